@@ -1,0 +1,46 @@
+# The suite's commands. `make run` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SERVICES := users orders notifications
+STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: help venv run test migrate topology keys superuser clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)  ## create .venv and install the pinned requirements
+
+keys: venv  ## create the local RS256 key pair for tokens (kept if present)
+	@$(PY) -m common.auth.keygen var/jwt
+
+migrate: venv keys  ## migrate every service's database
+	@for s in $(SERVICES); do $(PY) manage.py $$s migrate --noinput -v0 || exit 1; done
+
+topology: venv  ## declare every service's queues on RabbitMQ
+	@for s in $(SERVICES); do $(PY) manage.py $$s declare_topology || exit 1; done
+
+run: venv  ## set up and run the whole suite in the foreground (Ctrl-C stops it)
+	@$(PY) -m common.bus.broker
+	@$(MAKE) --no-print-directory migrate topology
+	@echo "users :8001  orders :8002  notifications :8003  flower :5555"
+	@exec $(VENV)/bin/honcho start -f Procfile
+
+test: venv  ## set up and run every test against the real RabbitMQ and PostgreSQL
+	@$(PY) -m tests.run $(if $(GROUPS),$(GROUPS)) $(if $(ARGS),-- $(ARGS))
+
+superuser: venv  ## create an admin for one service: make superuser SERVICE=orders
+	@$(PY) manage.py $(or $(SERVICE),users) createsuperuser
+
+clean:  ## remove local databases, keys and mail (not the venv)
+	rm -rf var

@@ -1,0 +1,46 @@
+"""Reaching RabbitMQ: one check with a one-line answer, for `make run` and the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kombu import Connection
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:
+    """None when the broker accepts a connection, else why not."""
+    try:
+        with Connection(url, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def main() -> int:
+    url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    reason = unreachable_reason(url)
+    if reason is None:
+        return 0
+    print(
+        f"RabbitMQ is not reachable at {redacted(url)} ({reason}). Start it with "
+        "`rabbitmq-server -detached` (or `docker compose up -d rabbitmq`), or set AMQP_URL.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

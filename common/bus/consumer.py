@@ -1,0 +1,63 @@
+"""From a received task message to a handler call: validate, then run in one transaction.
+
+Validation happens before any write, so a message that cannot be understood changes nothing and goes
+straight to the dead-letter queue; it is never retried, since it would fail the same way every time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from pydantic import ValidationError
+
+from common.bus.handlers import HandlerRegistry, Subscription
+from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion
+from common.contracts.envelope import Envelope
+from common.observability.context import in_flight
+
+log = logging.getLogger(__name__)
+
+
+class InvalidMessage(ValueError):
+    """The message can never be handled as it is: bad envelope, contract, type or version."""
+
+
+def parse(
+    registry: HandlerRegistry, args: tuple[Any, ...], kwargs: dict[str, Any], *, task_name: str
+) -> tuple[Envelope, Subscription, Contract]:
+    if len(args) != 1 or kwargs:
+        raise InvalidMessage("the message body must carry exactly one envelope argument")
+    try:
+        envelope = Envelope.model_validate(args[0])
+    except ValidationError as exc:
+        raise InvalidMessage(f"invalid envelope: {_summary(exc)}") from None
+    if envelope.type != task_name:
+        raise InvalidMessage(f"envelope type {envelope.type!r} does not match task {task_name!r}")
+    try:
+        subscription = registry.subscription(envelope.type, envelope.version)
+    except (UnknownEventType, UnknownEventVersion) as exc:
+        raise InvalidMessage(str(exc)) from None
+    try:
+        event = subscription.contract.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise InvalidMessage(
+            f"{envelope.type} v{envelope.version} data does not match its contract: {_summary(exc)}"
+        ) from None
+    return envelope, subscription, event
+
+
+def dispatch(envelope: Envelope, subscription: Subscription, event: Contract) -> None:
+    """Run the handler in one transaction, in the event's correlation."""
+    with in_flight(correlation=envelope.correlation_id, causation=envelope.id):
+        with transaction.atomic():
+            subscription.handler(event, envelope)
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "(root)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

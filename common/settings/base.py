@@ -1,0 +1,226 @@
+"""Settings every service shares; each `<svc>_svc/settings.py` star-imports this and adds its own.
+
+Everything that differs between machines comes from the environment (see README, "Configuration").
+`APP_ENV` picks the profile: `local` (default, for `make run`), `test`, or `production` (no insecure
+defaults: a missing secret stops the process).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from common.settings.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+
+# Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as the stubs type them.
+django_stubs_ext.monkeypatch()
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+VAR_DIR = Path(env_str("SUITE_VAR_DIR", str(PROJECT_DIR / "var")))
+
+APP_ENV = env_choice("APP_ENV", "local", ("local", "test", "production"))
+PRODUCTION = APP_ENV == "production"
+
+DEBUG = env_bool("DJANGO_DEBUG", APP_ENV == "local")
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", required=PRODUCTION) or "insecure-local-only-key"
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when APP_ENV=production")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "common.bus",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "common.observability.middleware.CorrelationIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve admin assets straight from the apps in local/test runs; production runs collectstatic.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Broker -------------------------------------------------------------------------------------
+AMQP_URL = env_str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+if not AMQP_URL.startswith(("amqp://", "amqps://")):
+    raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {AMQP_URL!r}")
+
+# --- Event bus ----------------------------------------------------------------------------------
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
+WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1, maximum=512)
+# Redeliveries (worker crashes, requeues) before RabbitMQ parks a message in the dead-letter queue.
+# It is a queue argument: changing it for an existing queue means re-creating the queue.
+BUS_DELIVERY_LIMIT = env_int("BUS_DELIVERY_LIMIT", 5, minimum=1, maximum=1000)
+
+# --- REST ---------------------------------------------------------------------------------------
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+
+def rest_framework(*, authentication: str) -> dict[str, Any]:
+    """REST settings of one service, with how it authenticates bearer tokens."""
+    return {**REST_FRAMEWORK, "DEFAULT_AUTHENTICATION_CLASSES": [authentication]}
+
+
+# --- Tokens: issued by users (RS256, private key), verified elsewhere with the public key alone ----
+JWT_DIR = VAR_DIR / "jwt"
+
+
+def jwt_settings(*, issuer: bool) -> dict[str, Any]:
+    public_key = env_secret("JWT_PUBLIC_KEY", file_default=JWT_DIR / "public.pem")
+    private_key = (
+        env_secret("JWT_PRIVATE_KEY", file_default=JWT_DIR / "private.pem") if issuer else None
+    )
+    return {
+        "ALGORITHM": "RS256",
+        "SIGNING_KEY": private_key,
+        "VERIFYING_KEY": public_key,
+        "ISSUER": "users",
+        "AUDIENCE": "suite",
+        "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
+        "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7, minimum=1)),
+        "USER_ID_FIELD": "id",
+        "USER_ID_CLAIM": "user_id",
+        "AUTH_HEADER_TYPES": ("Bearer",),
+        "UPDATE_LAST_LOGIN": False,
+    }
+
+
+# --- Databases ----------------------------------------------------------------------------------
+def databases(service: str) -> dict[str, dict[str, Any]]:
+    """`<SERVICE>_DATABASE_URL` when set (PostgreSQL), else an SQLite file under var/."""
+    var = f"{service.upper()}_DATABASE_URL"
+    url = env_str(var, "")
+    if not url:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": VAR_DIR / f"{service}.sqlite3",
+                # WAL lets the API, worker and relay read while one of them writes.
+                "OPTIONS": {
+                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                    "transaction_mode": "IMMEDIATE",
+                    "timeout": 20,
+                },
+            }
+        }
+    if not url.startswith(("postgres://", "postgresql://", "sqlite://")):
+        raise ImproperlyConfigured(f"{var} must be a postgresql:// or sqlite:// URL, got {url!r}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{var} is not a valid database URL: {exc}") from None
+    return {"default": dict(config)}
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------
+def spectacular(service: str, description: str) -> dict[str, Any]:
+    return {
+        "TITLE": f"{service} service API",
+        "DESCRIPTION": description,
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "COMPONENT_SPLIT_REQUEST": True,
+    }
+
+
+# --- Email --------------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", required=False) or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Suite <no-reply@example.com>")
+
+# --- Logging ------------------------------------------------------------------------------------
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+
+from common.admin import ReadOnlyAdmin
+from notifications_svc.notifications.models import Contact, Notification
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyAdmin):
+    list_display = ("user_id", "email", "first_name", "version", "updated_at")
+    search_fields = ("user_id", "email")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "status", "recipient", "subject", "user_id")
+    list_filter = ("kind", "status", "created_at")
+    search_fields = ("recipient", "user_id", "event_id", "subject")

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Contact(models.Model):
+    """Replica of a user's contact details, built from user events only."""
+
+    user_id = models.UUIDField(primary_key=True, help_text="The user's id in the users service.")
+    email = models.EmailField()
+    first_name = models.CharField(max_length=150, blank=True)
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        WELCOME = "welcome"
+        ORDER_PLACED = "order_placed"
+
+    class Status(models.TextChoices):
+        SENT = "sent"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.UUIDField(db_index=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    # One notification per event: a redelivered event finds its notification and sends nothing.
+    event_id = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["user_id", "-created_at"], name="notification_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.recipient}"

@@ -1,0 +1,20 @@
+"""Settings of the notifications service (shared defaults in common.settings.base)."""
+
+from common.settings.base import *  # noqa: F403
+from common.settings.base import INSTALLED_APPS as SHARED_APPS
+from common.settings.base import databases, jwt_settings, rest_framework, spectacular
+
+SERVICE_NAME = "notifications"
+ROOT_URLCONF = "notifications_svc.urls"
+WSGI_APPLICATION = "notifications_svc.wsgi.application"
+INSTALLED_APPS = [*SHARED_APPS, "notifications_svc.notifications"]
+DATABASES = databases(SERVICE_NAME)
+
+# Tokens are verified with the users service's public key alone: no call to users, no user table.
+SIMPLE_JWT = jwt_settings(issuer=False)
+REST_FRAMEWORK = rest_framework(
+    authentication="rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"
+)
+SPECTACULAR_SETTINGS = spectacular(SERVICE_NAME, "The caller's notifications.")
+
+EVENT_HANDLERS = "notifications_svc.notifications.handlers.registry"

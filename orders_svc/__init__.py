@@ -1,0 +1,1 @@
+"""The orders service: customers' orders. Keeps a customer replica from user events."""

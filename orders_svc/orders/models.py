@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Customer(models.Model):
+    """Replica of a user, built from user events only; `version` is the last user version applied."""
+
+    id = models.UUIDField(primary_key=True, help_text="The user's id in the users service.")
+    email = models.EmailField()
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["customer", "-created_at"], name="order_customer_recent")]
+
+    def __str__(self) -> str:
+        return f"order {self.id}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    sku = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ("order", "position")
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="orderline_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"

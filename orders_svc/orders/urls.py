@@ -1,0 +1,8 @@
+from django.urls import path
+
+from orders_svc.orders import apis
+
+urlpatterns = [
+    path("orders/", apis.OrderListCreateApi.as_view(), name="orders"),
+    path("orders/<uuid:pk>/", apis.OrderDetailApi.as_view(), name="order-detail"),
+]

@@ -1,0 +1,31 @@
+"""Markers by folder, and a header that shows which broker and database a session really used."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from common.bus.broker import redacted
+
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"broker: {redacted(os.environ.get('AMQP_URL', '(default)'))}"]
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if settings_module and config.pluginmanager.hasplugin("django"):
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        lines.append(f"django: {settings_module}, database {db['ENGINE']} {db.get('NAME')}")
+    return lines
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for kind in KINDS:
+            if kind in parts:
+                item.add_marker(getattr(pytest.mark, kind))

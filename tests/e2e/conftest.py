@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.suite import Suite
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    """The running suite, shared by the end-to-end tests that only observe it (no faults)."""
+    running = Suite(workdir=Path(tmp_path_factory.mktemp("suite")))
+    try:
+        running.setup()
+        running.start()
+        yield running
+    finally:
+        running.teardown()

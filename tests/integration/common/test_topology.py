@@ -1,0 +1,70 @@
+"""The topology on the real broker: each service gets exactly the events it handles, and only its
+own retries."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kombu import Connection, Producer
+
+from common.bus import topology
+from common.bus.wire import envelope_message
+from common.contracts import Envelope, UserCreated
+from tests.support.broker import queue_depth
+
+URL = os.environ.get("AMQP_URL", "")
+SUBSCRIPTIONS = {"orders": ["user.created"], "notifications": ["order.placed", "user.created"]}
+
+
+@pytest.fixture
+def declared() -> Iterator[Connection]:
+    with Connection(URL) as conn:
+        for service, types in SUBSCRIPTIONS.items():
+            topology.declare(conn, service, types, delivery_limit=3)
+        for service in SUBSCRIPTIONS:
+            conn.default_channel.queue_purge(topology.queue_name(service))
+        yield conn
+
+
+def send(conn: Connection, routing_key: str) -> None:
+    event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")
+    message = envelope_message(
+        Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1), origin="test"
+    )
+    Producer(conn.default_channel).publish(
+        message.body, exchange=topology.EVENTS_EXCHANGE, routing_key=routing_key,
+        headers=message.headers, content_type="application/json", content_encoding="utf-8",
+    )
+
+
+def depths() -> dict[str, int]:
+    return {s: queue_depth(URL, topology.queue_name(s)) for s in SUBSCRIPTIONS}
+
+
+def test_an_event_reaches_every_subscribed_service_once(declared: Connection) -> None:
+    send(declared, "user.created")
+    assert depths() == {"orders": 1, "notifications": 1}
+
+
+def test_an_event_reaches_only_its_subscribers(declared: Connection) -> None:
+    send(declared, "order.placed")
+    assert depths() == {"orders": 0, "notifications": 1}
+
+
+def test_a_retry_key_reaches_only_its_own_service(declared: Connection) -> None:
+    send(declared, topology.retry_routing_key("orders"))
+    assert depths() == {"orders": 1, "notifications": 0}
+
+
+def test_queues_are_quorum_with_a_declared_dead_letter_queue(declared: Connection) -> None:
+    channel = declared.default_channel
+    # declaring again with the same arguments succeeds: the arguments are what the code says
+    topology.declare(declared, "orders", SUBSCRIPTIONS["orders"], delivery_limit=3)
+    # the dead-letter queue exists (passive declare raises if not)
+    channel.queue_declare(queue=topology.dead_letter_queue_name("orders"), passive=True)
+    queue = topology.service_queue("orders", ["user.created"], delivery_limit=3)
+    assert queue.queue_arguments["x-queue-type"] == "quorum"
+    assert queue.queue_arguments["x-dead-letter-exchange"] == topology.DEAD_LETTER_EXCHANGE.name

@@ -1,0 +1,134 @@
+"""`make test`: every test group against the real RabbitMQ and PostgreSQL.
+
+Each service is its own Django project, so the Django tests run as one pytest session per service;
+the end-to-end tests start real processes and need no Django in the test process. Every group gets a
+RabbitMQ vhost of its own and databases with this run's unique prefix, all removed at the end, so
+concurrent runs on one machine never see each other.
+
+    python -m tests.run                  # all groups
+    python -m tests.run orders -- -k cancel   # one group, extra pytest arguments after --
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.auth.keygen import ensure_pair
+from common.bus.broker import redacted, unreachable_reason
+from tests.support import broker, databases
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("users", "orders", "notifications")
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    settings: str | None
+    paths: tuple[str, ...]
+
+
+GROUPS = (
+    Group("common", "users_svc.settings", ("tests/unit/common", "tests/integration/common")),
+    Group("users", "users_svc.settings", ("tests/unit/users", "tests/integration/users")),
+    Group("orders", "orders_svc.settings", ("tests/unit/orders", "tests/integration/orders")),
+    Group(
+        "notifications",
+        "notifications_svc.settings",
+        ("tests/unit/notifications", "tests/integration/notifications"),
+    ),
+    Group("e2e", None, ("tests/e2e",)),
+)
+
+
+def preflight() -> None:
+    amqp_reason = unreachable_reason(broker.amqp_url(""))
+    if amqp_reason:
+        sys.exit(f"RabbitMQ is not reachable at {redacted(broker.BROKER_ROOT)}: {amqp_reason}")
+    pg_reason = databases.reachable()
+    if pg_reason:
+        sys.exit(f"PostgreSQL is not reachable at {databases.server_url()}: {pg_reason}")
+
+
+def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[str]) -> int:
+    paths = [p for p in group.paths if (ROOT / p).exists()]
+    if not paths:
+        return 0
+    vhost = broker.create_vhost(f"test-{group.name}")
+    env = dict(base_env, AMQP_URL=broker.amqp_url(vhost), TEST_RUN_PREFIX=f"{prefix}{group.name}_")
+    for service in SERVICES:
+        env.setdefault(
+            f"{service.upper()}_DATABASE_URL", databases.database_url(f"{prefix}{service}")
+        )
+    cmd = [sys.executable, "-m", "pytest", *paths, *extra]
+    if group.settings:
+        env["DJANGO_SETTINGS_MODULE"] = group.settings
+    else:
+        cmd += ["-p", "no:django"]
+    print(
+        f"\n=== {group.name}: {' '.join(paths)} | settings {group.settings or '-'} | "
+        f"RabbitMQ vhost {vhost} | PostgreSQL {databases.server_url()}",
+        flush=True,
+    )
+    try:
+        return subprocess.call(cmd, cwd=ROOT, env=env)
+    finally:
+        broker.delete_vhost(vhost)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("groups", nargs="*", help=f"groups: {', '.join(g.name for g in GROUPS)}")
+    argv = sys.argv[1:]
+    extra: list[str] = []
+    if "--" in argv:
+        extra = argv[argv.index("--") + 1 :]
+        argv = argv[: argv.index("--")]
+    args = parser.parse_args(argv)
+    unknown = set(args.groups) - {g.name for g in GROUPS}
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}")
+    chosen = [g for g in GROUPS if not args.groups or g.name in args.groups]
+    preflight()
+
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"suite_t{run_id}_"
+    tmp = Path(tempfile.mkdtemp(prefix=f"suite-test-{run_id}-"))
+    ensure_pair(tmp / "jwt")
+    base_env = dict(
+        os.environ,
+        APP_ENV="test",
+        SUITE_VAR_DIR=str(tmp / "var"),
+        JWT_PRIVATE_KEY_FILE=str(tmp / "jwt" / "private.pem"),
+        JWT_PUBLIC_KEY_FILE=str(tmp / "jwt" / "public.pem"),
+        TEST_DATABASE_SERVER=databases.server_url(),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    results: list[tuple[str, int, float]] = []
+    try:
+        for group in chosen:
+            started = time.monotonic()
+            code = run_group(group, base_env, prefix, extra)
+            results.append((group.name, code, time.monotonic() - started))
+    finally:
+        dropped = databases.drop_databases(prefix) + databases.drop_databases(f"test_{prefix}")
+        if dropped:
+            print(f"dropped leftover databases: {', '.join(dropped)}")
+    print("\n=== summary")
+    for name, code, seconds in results:
+        # pytest exit code 5 = no tests collected in that group
+        verdict = "passed" if code in (0, 5) else f"FAILED (exit {code})"
+        print(f"  {name:<14} {verdict:<18} {seconds:6.1f}s")
+    return 0 if all(code in (0, 5) for _, code, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""RabbitMQ for tests: a vhost of their own, removed afterwards, so runs never see each other."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from kombu import Connection
+
+BROKER_ROOT = os.environ.get("TEST_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _rabbitmqctl(*args: str) -> None:
+    exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(prefix: str = "test") -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    user = urlsplit(BROKER_ROOT).username or "guest"
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+    return name
+
+
+def delete_vhost(name: str) -> None:
+    _rabbitmqctl("delete_vhost", name)
+
+
+def amqp_url(vhost: str) -> str:
+    parts = urlsplit(BROKER_ROOT)
+    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+def queue_depth(url: str, queue: str) -> int:
+    with Connection(url) as conn:
+        _, count, _ = conn.default_channel.queue_declare(queue=queue, passive=True)
+        return int(count)

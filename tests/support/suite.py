@@ -1,0 +1,147 @@
+"""The whole suite as real processes: three APIs, one worker per service, real broker and databases.
+
+Each `Suite` gets its own PostgreSQL databases and RabbitMQ vhost, so it can be started, faulted and
+stopped without touching anything else on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support import broker, databases
+from tests.support.processes import BIN, Process, free_port, manage, wait_http, wait_log
+
+SERVICES = ("users", "orders", "notifications")
+
+
+@dataclass
+class Suite:
+    workdir: Path
+    vhost: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
+    db_prefix: str = ""
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.workdir / "mail"
+
+    def setup(self) -> None:
+        run_prefix = os.environ.get("TEST_RUN_PREFIX", "suite_e2e_")
+        self.db_prefix = f"{run_prefix}{uuid.uuid4().hex[:6]}_"
+        self.vhost = broker.create_vhost("e2e")
+        self.env = dict(
+            os.environ,
+            AMQP_URL=broker.amqp_url(self.vhost),
+            EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+            EMAIL_FILE_PATH=str(self.mail_dir),
+            SUITE_VAR_DIR=str(self.workdir / "var"),
+            WORKER_CONCURRENCY="2",
+        )
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        for service in SERVICES:
+            url = databases.create_database(f"{self.db_prefix}{service}")
+            self.env[f"{service.upper()}_DATABASE_URL"] = url
+            manage(service, "migrate", "--noinput", "-v0", env=self.env)
+            manage(service, "declare_topology", env=self.env)
+
+    def start(self) -> None:
+        for service in SERVICES:
+            self.start_api(service)
+            self.start_worker(service)
+        for service in SERVICES:
+            wait_http(self.processes[f"{service}-api"], self.url(service, "/api/schema/"))
+            wait_log(self.processes[f"{service}-worker"], "ready.")
+
+    def start_api(self, service: str) -> Process:
+        self.ports.setdefault(service, free_port())
+        return self._start(
+            f"{service}-api",
+            [
+                str(BIN / "gunicorn"), f"{service}_svc.wsgi", "--config", "python:common.gunicorn_conf",
+                "--bind", f"127.0.0.1:{self.ports[service]}", "--threads", "4",
+            ],
+        )
+
+    def start_worker(self, service: str, name: str | None = None) -> Process:
+        name = name or f"{service}-worker"
+        return self._start(
+            name,
+            [
+                str(BIN / "celery"), "-A", f"{service}_svc", "worker", "-Q", f"{service}.events",
+                "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip",
+                "-l", "INFO",
+            ],
+        )
+
+    def _start(self, name: str, argv: list[str]) -> Process:
+        process = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
+        self.processes[name] = process
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def teardown(self) -> None:
+        self.stop()
+        if self.vhost:
+            broker.delete_vhost(self.vhost)
+        if self.db_prefix:
+            databases.drop_databases(self.db_prefix)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{p.log()[-4000:]}" for n, p in self.processes.items())
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    def call(
+        self, method: str, service: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url(service, path), data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw)
+            except ValueError:
+                return exc.code, raw.decode(errors="replace")
+
+    def sign_up(self, tag: str = "user") -> tuple[str, str, str]:
+        """A new user, logged in: (id, email, access token)."""
+        email = f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
+        password = "S3cure-" + uuid.uuid4().hex
+        status, body = self.call(
+            "POST", "users", "/api/users/",
+            {"email": email, "password": password, "first_name": "Ada", "last_name": "Lovelace"},
+        )
+        assert status == 201, (status, body)
+        status, tokens = self.call(
+            "POST", "users", "/api/token/", {"email": email, "password": password}
+        )
+        assert status == 200, (status, tokens)
+        return str(body["id"]), email, str(tokens["access"])
+
+    def mails(self) -> list[str]:
+        if not self.mail_dir.exists():
+            return []
+        return [p.read_text(errors="replace") for p in sorted(self.mail_dir.iterdir())]

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from users_svc.accounts.models import User
+
+
+class SignUpInput(serializers.Serializer[None]):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    first_name = serializers.CharField(max_length=150, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, allow_blank=True, default="")
+
+
+class UserOutput(serializers.ModelSerializer[User]):
+    class Meta:
+        model = User
+        fields = ("id", "email", "first_name", "last_name", "date_joined")
+        read_only_fields = fields

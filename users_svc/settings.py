@@ -1,0 +1,29 @@
+"""Settings of the users service (shared defaults in common.settings.base)."""
+
+from common.settings.base import *  # noqa: F403
+from common.settings.base import INSTALLED_APPS as SHARED_APPS
+from common.settings.base import databases, jwt_settings, rest_framework, spectacular
+
+SERVICE_NAME = "users"
+ROOT_URLCONF = "users_svc.urls"
+WSGI_APPLICATION = "users_svc.wsgi.application"
+INSTALLED_APPS = [*SHARED_APPS, "rest_framework_simplejwt", "users_svc.accounts"]
+AUTH_USER_MODEL = "accounts.User"
+DATABASES = databases(SERVICE_NAME)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Users verifies its own tokens against its database (a deactivated user is refused at once).
+SIMPLE_JWT = jwt_settings(issuer=True)
+REST_FRAMEWORK = rest_framework(
+    authentication="rest_framework_simplejwt.authentication.JWTAuthentication"
+)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "10/min", "signup": "20/min"}
+SPECTACULAR_SETTINGS = spectacular(SERVICE_NAME, "Sign-up, tokens (RS256 JWT) and the caller's account.")
+
+EVENT_HANDLERS = "users_svc.accounts.handlers.registry"
