@@ -21,7 +21,8 @@ SUBSCRIPTIONS = {"orders": ["user.created"], "notifications": ["order.placed", "
 
 @pytest.fixture
 def declared() -> Iterator[Connection]:
-    with Connection(URL) as conn:
+    # confirmed publishes: once publish() returns, the broker has routed the message
+    with Connection(URL, transport_options={"confirm_publish": True}) as conn:
         for service, types in SUBSCRIPTIONS.items():
             topology.declare(conn, service, types, delivery_limit=3)
         for service in SUBSCRIPTIONS:
