@@ -1,13 +1,12 @@
 """The wire format: an event is a Celery task message (protocol 2) whose task name is its type.
 
 Built here rather than through `app.send_task` so that any publisher (the relay, tests, tools) emits
-exactly the same bytes without a Celery app, and so the relay can pipeline confirms on a raw channel.
-Only JSON: the worker accepts nothing else.
+exactly the same bytes without a Celery app, and so the relay can send the envelope JSON it stored
+without parsing it again. Only JSON: the worker accepts nothing else.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from common.contracts.envelope import Envelope
 CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
 PERSISTENT = 2
+_EMBED = b'{"callbacks":null,"errbacks":null,"chain":null,"chord":null}'
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,20 @@ class TaskMessage:
     routing_key: str
 
 
-def task_message(envelope: dict[str, Any], *, origin: str) -> TaskMessage:
-    """Encode an envelope (as its JSON dict) as a Celery task message, task id = event id.
+def task_message(
+    *,
+    event_id: str,
+    event_type: str,
+    aggregate_id: str,
+    correlation_id: str,
+    causation_id: str | None,
+    envelope_json: str,
+    origin: str,
+) -> TaskMessage:
+    """A Celery task message whose one argument is the envelope; task id = event id.
 
     `argsrepr` names the event but leaves out its data: Flower shows it, and data may hold PII.
     """
-    event_id = str(envelope["id"])
-    event_type = str(envelope["type"])
     headers: dict[str, Any] = {
         "lang": "py",
         "task": event_type,
@@ -44,9 +51,9 @@ def task_message(envelope: dict[str, Any], *, origin: str) -> TaskMessage:
         "group_index": None,
         "retries": 0,
         "timelimit": [None, None],
-        "root_id": str(envelope.get("correlation_id") or event_id),
-        "parent_id": str(envelope["causation_id"]) if envelope.get("causation_id") else None,
-        "argsrepr": f"<{event_type} v{envelope.get('version')} {envelope.get('aggregate_id')}>",
+        "root_id": correlation_id,
+        "parent_id": causation_id,
+        "argsrepr": f"<{event_type} {aggregate_id}>",
         "kwargsrepr": "{}",
         "origin": origin,
         "ignore_result": True,
@@ -54,10 +61,7 @@ def task_message(envelope: dict[str, Any], *, origin: str) -> TaskMessage:
         "stamped_headers": None,
         "stamps": {},
     }
-    body = json.dumps(
-        [[envelope], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
-        separators=(",", ":"),
-    ).encode(CONTENT_ENCODING)
+    body = b"[[" + envelope_json.encode(CONTENT_ENCODING) + b"],{}," + _EMBED + b"]"
     properties = {
         "content_type": CONTENT_TYPE,
         "content_encoding": CONTENT_ENCODING,
@@ -70,4 +74,12 @@ def task_message(envelope: dict[str, Any], *, origin: str) -> TaskMessage:
 
 
 def envelope_message(envelope: Envelope, *, origin: str) -> TaskMessage:
-    return task_message(envelope.to_json_dict(), origin=origin)
+    return task_message(
+        event_id=str(envelope.id),
+        event_type=envelope.type,
+        aggregate_id=envelope.aggregate_id,
+        correlation_id=str(envelope.correlation_id),
+        causation_id=str(envelope.causation_id) if envelope.causation_id else None,
+        envelope_json=envelope.model_dump_json(),
+        origin=origin,
+    )

@@ -1,4 +1,5 @@
-"""The whole suite as real processes: three APIs, one worker per service, real broker and databases.
+"""The whole suite as real processes: three APIs, one worker and one relay per service, real broker
+and databases.
 
 Each `Suite` gets its own PostgreSQL databases and RabbitMQ vhost, so it can be started, faulted and
 stopped without touching anything else on the machine.
@@ -60,9 +61,11 @@ class Suite:
         for service in SERVICES:
             self.start_api(service)
             self.start_worker(service)
+            self.start_relay(service)
         for service in SERVICES:
             wait_http(self.processes[f"{service}-api"], self.url(service, "/api/schema/"))
             wait_log(self.processes[f"{service}-worker"], "ready.")
+            wait_log(self.processes[f"{service}-relay"], "started")
 
     def start_api(self, service: str) -> Process:
         self.ports.setdefault(service, free_port())
@@ -83,6 +86,11 @@ class Suite:
                 "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip",
                 "-l", "INFO",
             ],
+        )
+
+    def start_relay(self, service: str, name: str | None = None) -> Process:
+        return self._start(
+            name or f"{service}-relay", [str(BIN / "python"), "manage.py", service, "relay"]
         )
 
     def _start(self, name: str, argv: list[str]) -> Process:

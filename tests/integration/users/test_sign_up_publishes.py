@@ -1,10 +1,11 @@
-"""Sign-up publishes user.created on the real broker, after its transaction commits."""
+"""Sign-up publishes user.created on the real broker through the outbox and the relay."""
 
 from __future__ import annotations
 
 import pytest
 from rest_framework.test import APIClient
 
+from tests.support.relaying import relay_pending
 from tests.support.tap import EventTap
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,6 +20,7 @@ def test_sign_up_publishes_user_created(tap: EventTap) -> None:
         HTTP_X_CORRELATION_ID="5f0c8a4e-8c55-4a0e-9a43-2a4b1b9d7f10",
     )
     assert response.status_code == 201
+    relay_pending()
 
     [received] = tap.wait_for(1)
     envelope = received["envelope"]
@@ -37,6 +39,7 @@ def test_a_refused_sign_up_publishes_nothing(tap: EventTap) -> None:
     assert client.post("/api/users/", body, format="json").status_code == 400
     marker = {"email": "marker@example.com", "password": "S3cure-passphrase"}
     assert client.post("/api/users/", marker, format="json").status_code == 201
+    relay_pending()
 
     received = tap.wait_for(2)
     emails = [r["envelope"]["data"]["email"] for r in received]

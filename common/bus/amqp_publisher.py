@@ -1,0 +1,172 @@
+"""Publishing to RabbitMQ with pipelined publisher confirms and unroutable detection.
+
+One confirm per message waited on in turn caps a connection near 1,400 messages/s here; instead a
+whole batch is sent, then the confirms are drained (a bounded window: one batch). Every message is
+`mandatory`, so one that no queue is bound for comes back (basic.return, always before its ack)
+instead of being confirmed and silently dropped.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import amqp
+from amqp.exceptions import ChannelError
+from kombu import Connection as KombuConnection
+
+from common.bus.topology import EVENTS_EXCHANGE
+from common.bus.wire import TaskMessage
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached or stopped answering: try again later, nothing is lost."""
+
+
+class PublishRefused(Exception):
+    """The broker closed the channel over what was sent (not a connectivity problem)."""
+
+
+@dataclass
+class BatchOutcome:
+    confirmed: list[str] = field(default_factory=list)
+    unroutable: dict[str, str] = field(default_factory=dict)
+    nacked: list[str] = field(default_factory=list)
+
+
+class ConfirmingPublisher:
+    def __init__(
+        self, url: str, *, confirm_timeout: float = 15.0, connect_timeout: float = 5.0,
+        heartbeat: int = 30, name: str = "relay",
+    ) -> None:
+        parsed = KombuConnection(url)
+        self._params: dict[str, Any] = dict(
+            host=f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 5672}",
+            userid=parsed.userid or "guest",
+            password=parsed.password or "guest",
+            virtual_host=parsed.virtual_host or "/",
+            ssl=parsed.ssl,
+            connect_timeout=connect_timeout,
+            heartbeat=heartbeat,
+            client_properties={"connection_name": name},
+        )
+        self.confirm_timeout = confirm_timeout
+        self._conn: amqp.Connection | None = None
+        self._channel: Any = None
+        self._next_tag = 1
+        self._unconfirmed: OrderedDict[int, str] = OrderedDict()
+        self._outcome = BatchOutcome()
+        self._returned: dict[str, str] = {}
+
+    # --- connection -----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        try:
+            conn = amqp.Connection(**self._params)
+            conn.connect()
+            channel = conn.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            channel.events["basic_return"].add(self._on_return)
+            channel.exchange_declare(EVENTS_EXCHANGE.name, "topic", durable=True, auto_delete=False)
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        self._conn, self._channel, self._next_tag = conn, channel, 1
+
+    def close(self) -> None:
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.collect()  # drop the socket without a handshake that could hang
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+                pass
+
+    def keepalive(self) -> None:
+        """Read and send heartbeats while idle, so a dead connection is noticed before a publish."""
+        if self._conn is None:
+            return
+        try:
+            try:
+                self._conn.drain_events(timeout=0)
+            except socket.timeout:
+                pass
+            self._conn.heartbeat_tick()
+        except (OSError, amqp.exceptions.AMQPError):
+            self.close()
+
+    # --- confirms -------------------------------------------------------------------------------
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        for message_id in self._settle(delivery_tag, multiple):
+            if message_id in self._returned:
+                self._outcome.unroutable[message_id] = self._returned.pop(message_id)
+            else:
+                self._outcome.confirmed.append(message_id)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._outcome.nacked.extend(self._settle(delivery_tag, multiple))
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        message_id = str(message.properties.get("message_id"))
+        self._returned[message_id] = (
+            f"unroutable: no queue is bound to exchange {exchange!r} for routing key "
+            f"{routing_key!r} ({exc})"
+        )
+
+    def _settle(self, delivery_tag: int, multiple: bool) -> list[str]:
+        if not multiple:
+            message_id = self._unconfirmed.pop(delivery_tag, None)
+            return [message_id] if message_id is not None else []
+        settled = []
+        while self._unconfirmed:
+            tag = next(iter(self._unconfirmed))
+            if tag > delivery_tag:
+                break
+            settled.append(self._unconfirmed.pop(tag))
+        return settled
+
+    # --- publishing -----------------------------------------------------------------------------
+    def publish(self, messages: Sequence[TaskMessage]) -> BatchOutcome:
+        """Send every message, then wait until the broker confirmed (or returned/nacked) each."""
+        if self._conn is None:
+            self._connect()
+        self._outcome, self._returned = BatchOutcome(), {}
+        self._unconfirmed.clear()
+        try:
+            for message in messages:
+                amqp_message = amqp.Message(
+                    body=message.body, application_headers=message.headers, **message.properties
+                )
+                self._channel.basic_publish(
+                    amqp_message, exchange=EVENTS_EXCHANGE.name, routing_key=message.routing_key,
+                    mandatory=True,
+                )
+                self._unconfirmed[self._next_tag] = message.properties["message_id"]
+                self._next_tag += 1
+            self._wait_for_confirms()
+        except ChannelError as exc:
+            self.close()
+            raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            self.close()
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return self._outcome
+
+    def _wait_for_confirms(self) -> None:
+        assert self._conn is not None
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise BrokerUnavailable(
+                    f"no publisher confirm within {self.confirm_timeout:.0f}s "
+                    f"({len(self._unconfirmed)} unconfirmed)"
+                )
+            try:
+                self._conn.drain_events(timeout=remaining)
+            except socket.timeout:
+                continue

@@ -1,0 +1,64 @@
+"""`manage.py <svc> relay`: publish this service's outbox to RabbitMQ, until stopped.
+
+SIGTERM or Ctrl-C stops it after the batch in flight (which is then either marked or left pending).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from common.bus.amqp_publisher import BrokerUnavailable
+from common.bus.relay import Relay, RelayConfig
+
+
+class Command(BaseCommand):
+    help = "Publish committed outbox rows to the events exchange (long-running)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=settings.BUS_RELAY_BATCH_SIZE)
+        parser.add_argument("--poll-interval", type=float, default=settings.BUS_RELAY_POLL_SECONDS)
+        parser.add_argument(
+            "--once", action="store_true", help="publish what is pending now, then exit"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["batch_size"] < 1:
+            raise CommandError(f"--batch-size must be at least 1, got {options['batch_size']}")
+        if options["poll_interval"] <= 0:
+            raise CommandError(f"--poll-interval must be positive, got {options['poll_interval']}")
+        stop = threading.Event()
+        relay = Relay(
+            RelayConfig(
+                service=settings.SERVICE_NAME,
+                amqp_url=settings.AMQP_URL,
+                batch_size=options["batch_size"],
+                poll_interval=options["poll_interval"],
+                confirm_timeout=settings.BUS_RELAY_CONFIRM_TIMEOUT,
+                retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
+            ),
+            stop=stop,
+        )
+        if options["once"]:
+            try:
+                while relay.relay_once():
+                    pass
+            except BrokerUnavailable as exc:
+                raise CommandError(f"broker unavailable: {exc}") from None
+            finally:
+                relay.publisher.close()
+            self.stdout.write(f"published {relay.published_total}")
+            return
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        relay.run()

@@ -1,0 +1,51 @@
+"""Tables the bus keeps in each service's own database."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class OutboxMessage(models.Model):
+    """An event committed with the change it announces, waiting for (or done with) publication.
+
+    The relay reads pending rows in `id` order; the partial indexes keep that read, the per-aggregate
+    ordering check and pruning cheap however many published rows the table holds.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PUBLISHED = "published"
+        FAILED = "failed"
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True)
+    event_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=200)
+    correlation_id = models.UUIDField()
+    causation_id = models.UUIDField(null=True, blank=True)
+    envelope = models.TextField(help_text="The envelope as JSON, sent as is.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "outbox message"
+        indexes = [
+            models.Index(fields=["id"], name="outbox_pending", condition=Q(status="pending")),
+            models.Index(
+                fields=["aggregate_id", "id"],
+                name="outbox_pending_aggregate",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["published_at"], name="outbox_published", condition=Q(status="published")
+            ),
+            models.Index(fields=["id"], name="outbox_failed", condition=Q(status="failed")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.status})"

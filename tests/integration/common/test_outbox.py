@@ -1,0 +1,146 @@
+"""The outbox in the caller's transaction, and the relay against the real database and broker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from common.bus import outbox
+from common.bus.models import OutboxMessage
+from common.bus.publisher import PublishOutsideTransaction, publish
+from common.contracts import UserCreated
+from common.observability.context import in_flight
+from tests.support.relaying import relay_pending
+from tests.support.tap import EventTap
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = OutboxMessage.Status
+
+
+def event(email: str = "ada@example.com") -> UserCreated:
+    return UserCreated(user_id=uuid.uuid4(), email=email, first_name="Ada", last_name="L")
+
+
+def test_publish_writes_a_pending_row_in_the_callers_transaction() -> None:
+    with transaction.atomic():
+        envelope = publish(event(), aggregate_id="agg", aggregate_version=1)
+        row = OutboxMessage.objects.get()  # visible inside the transaction already
+    assert (row.event_id, row.event_type, row.status) == (envelope.id, "user.created", Status.PENDING)
+    assert row.correlation_id == envelope.correlation_id
+
+
+def test_a_rolled_back_transaction_leaves_no_row_and_publishes_nothing(tap: EventTap) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish(event(), aggregate_id="agg", aggregate_version=1)
+        raise RuntimeError("the change failed")
+    assert not OutboxMessage.objects.exists()
+    with transaction.atomic():
+        marker = publish(event(), aggregate_id="marker", aggregate_version=1)
+
+    assert relay_pending() == 1
+    assert [r["envelope"]["id"] for r in tap.wait_for(1)] == [str(marker.id)]
+
+
+def test_the_relay_publishes_in_creation_order_and_marks_rows_published(tap: EventTap) -> None:
+    ids = []
+    for i in range(25):
+        with transaction.atomic():
+            ids.append(str(publish(event(f"u{i}@example.com"), aggregate_id=f"a{i % 3}",
+                                   aggregate_version=i + 1).id))
+
+    assert relay_pending(batch_size=10) == 25
+
+    received = tap.wait_for(25)
+    assert [r["envelope"]["id"] for r in received] == ids
+    assert received[0]["headers"]["task"] == "user.created"
+    assert received[0]["properties"]["delivery_mode"] == 2
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {Status.PUBLISHED}
+    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+
+
+def test_an_unroutable_event_is_marked_failed_with_the_reason_not_dropped() -> None:
+    # given a row whose type no queue is bound for (nothing in this vhost listens to it)
+    with transaction.atomic():
+        envelope = publish(event(), aggregate_id="agg", aggregate_version=1)
+        OutboxMessage.objects.filter(event_id=envelope.id).update(event_type="nobody.listens")
+
+    relay_pending()
+
+    row = OutboxMessage.objects.get()
+    assert row.status == Status.FAILED
+    assert "unroutable" in row.last_error and "nobody.listens" in row.last_error
+    assert outbox.state().failed == 1
+    # and an operator can put it back in line
+    assert outbox.retry_failed() == 1
+    assert OutboxMessage.objects.get().status == Status.PENDING
+
+
+def test_state_reports_pending_count_and_oldest_age() -> None:
+    with transaction.atomic():
+        publish(event(), aggregate_id="a", aggregate_version=1)
+        publish(event(), aggregate_id="b", aggregate_version=1)
+    OutboxMessage.objects.filter(aggregate_id="a").update(created_at=timezone.now() - timedelta(minutes=5))
+
+    state = outbox.state()
+
+    assert state.pending == 2 and state.failed == 0
+    assert 299 <= state.oldest_pending_age_seconds < 400
+
+
+def test_prune_removes_only_published_rows_past_retention() -> None:
+    with transaction.atomic():
+        for name in ("old", "recent", "pending"):
+            publish(event(), aggregate_id=name, aggregate_version=1)
+    now = timezone.now()
+    OutboxMessage.objects.filter(aggregate_id="old").update(status=Status.PUBLISHED,
+                                                            published_at=now - timedelta(days=8))
+    OutboxMessage.objects.filter(aggregate_id="recent").update(status=Status.PUBLISHED,
+                                                               published_at=now - timedelta(days=1))
+
+    assert outbox.prune(older_than=timedelta(days=7)) == 1
+    assert sorted(OutboxMessage.objects.values_list("aggregate_id", flat=True)) == ["pending", "recent"]
+
+
+def test_the_admin_shows_the_outbox_with_filters_and_retries_failed_rows() -> None:
+    with transaction.atomic():
+        failed = publish(event(), aggregate_id="f", aggregate_version=1)
+        publish(event(), aggregate_id="p", aggregate_version=1)
+    OutboxMessage.objects.filter(event_id=failed.id).update(status=Status.FAILED, last_error="boom")
+    get_user_model().objects.create_superuser("root@example.com", "S3cure-passphrase")
+    client = Client()
+    client.login(email="root@example.com", password="S3cure-passphrase")
+
+    page = client.get("/admin/bus/outboxmessage/?status__exact=failed")
+    assert page.status_code == 200
+    assert "boom" in page.content.decode() and "f</td>" in page.content.decode()
+
+    failed_id = OutboxMessage.objects.get(event_id=failed.id).id
+    client.post("/admin/bus/outboxmessage/",
+                {"action": "publish_again", "_selected_action": [str(failed_id)]})
+    assert OutboxMessage.objects.get(id=failed_id).status == Status.PENDING
+
+
+def test_publish_outside_a_transaction_is_refused() -> None:
+    with pytest.raises(PublishOutsideTransaction, match="inside transaction.atomic"):
+        publish(event(), aggregate_id="agg", aggregate_version=1)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_the_correlation_in_flight_travels_to_the_broker(tap: EventTap) -> None:
+    correlation, cause = uuid.uuid4(), uuid.uuid4()
+    with in_flight(correlation=correlation, causation=cause), transaction.atomic():
+        publish(event(), aggregate_id="agg", aggregate_version=1)
+
+    relay_pending()
+
+    [received] = tap.wait_for(1)
+    assert received["envelope"]["correlation_id"] == str(correlation)
+    assert received["envelope"]["causation_id"] == str(cause)
+    assert received["headers"]["root_id"] == str(correlation)
+    assert received["headers"]["parent_id"] == str(cause)
