@@ -9,7 +9,7 @@ import pytest
 
 from common.bus.broker import redacted
 
-KINDS = ("unit", "integration", "e2e")
+KINDS = ("unit", "integration", "e2e", "reliability")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -29,3 +29,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for kind in KINDS:
             if kind in parts:
                 item.add_marker(getattr(pytest.mark, kind))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Remember each phase's outcome on the item, so fixtures can add logs to a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

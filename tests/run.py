@@ -46,6 +46,7 @@ GROUPS = (
         ("tests/unit/notifications", "tests/integration/notifications"),
     ),
     Group("e2e", None, ("tests/e2e",)),
+    Group("reliability", None, ("tests/reliability",)),
 )
 
 

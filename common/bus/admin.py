@@ -1,14 +1,20 @@
-"""The outbox in every service's admin: pending, published and failed rows, with filters."""
+"""The bus in every service's admin: the outbox (pending, published, failed) and the dead letters."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 
 from common.admin import ReadOnlyAdmin
 from common.bus import outbox
-from common.bus.models import OutboxMessage
+from common.bus.deadletters import DeadLetterQueue
+from common.bus.models import DeadLetter, OutboxMessage
 
 
 @admin.register(OutboxMessage)
@@ -29,3 +35,53 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
         ids = list(queryset.filter(status=OutboxMessage.Status.FAILED).values_list("id", flat=True))
         count = outbox.retry_failed(ids)
         self.message_user(request, f"{count} failed row(s) back to pending.", messages.SUCCESS)
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
+    """The service's dead-letter queue, read from RabbitMQ; replay or delete a selection."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        dlq = DeadLetterQueue(settings.AMQP_URL, settings.SERVICE_NAME)
+        if request.method == "POST":
+            if not self.has_change_permission(request):
+                raise PermissionDenied
+            ids = request.POST.getlist("ids")
+            action = request.POST.get("action")
+            if not ids:
+                self.message_user(request, "Select at least one dead letter.", messages.WARNING)
+            elif action == "replay":
+                replayed = dlq.replay(ids)
+                self.message_user(
+                    request, f"Replayed {len(replayed)} dead letter(s) to {dlq.service}.events.",
+                    messages.SUCCESS,
+                )
+            elif action == "purge":
+                self.message_user(request, f"Deleted {dlq.purge(ids)} dead letter(s).", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        try:
+            letters, error = dlq.list(limit=500), ""
+        except Exception as exc:  # noqa: BLE001 - show the broker problem on the page
+            letters, error = [], f"Cannot read {dlq.queue} from RabbitMQ: {exc}"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Dead letters of {dlq.service} ({dlq.queue})",
+            "opts": self.model._meta,
+            "letters": letters,
+            "error": error,
+            "can_change": self.has_change_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "bus/dead_letters.html", context)

@@ -1,4 +1,4 @@
-"""From a received task message to a handler call: validate, then run in one transaction.
+"""From a received task message to a handler call: validate, then run once, in one transaction.
 
 Validation happens before any write, so a message that cannot be understood changes nothing and goes
 straight to the dead-letter queue; it is never retried, since it would fail the same way every time.
@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from pydantic import ValidationError
 
+from common.bus import inbox
 from common.bus.handlers import HandlerRegistry, Subscription
 from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion
 from common.contracts.envelope import Envelope
@@ -48,11 +49,16 @@ def parse(
     return envelope, subscription, event
 
 
-def dispatch(envelope: Envelope, subscription: Subscription, event: Contract) -> None:
-    """Run the handler in one transaction, in the event's correlation."""
+def dispatch(envelope: Envelope, subscription: Subscription, event: Contract) -> bool:
+    """Run the handler once per event id, in one transaction with its inbox row and whatever it
+    writes or publishes. False when the event had been handled already (a duplicate)."""
     with in_flight(correlation=envelope.correlation_id, causation=envelope.id):
         with transaction.atomic():
+            if not inbox.first_delivery(envelope):
+                log.info("duplicate %s %s skipped", envelope.type, envelope.id)
+                return False
             subscription.handler(event, envelope)
+    return True
 
 
 def _summary(exc: ValidationError) -> str:

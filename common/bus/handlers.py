@@ -40,6 +40,11 @@ class HandlerRegistry:
 
         return register
 
+    def include(self, other: HandlerRegistry) -> None:
+        """Handle everything `other` handles too (composing registries, e.g. for test probes)."""
+        for (event_type, version), subscription in other._subscriptions.items():
+            self.handles(subscription.contract, transient=subscription.transient)(subscription.handler)
+
     def event_types(self) -> list[str]:
         return sorted({event_type for event_type, _ in self._subscriptions})
 

@@ -49,3 +49,28 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.status})"
+
+
+class InboxMessage(models.Model):
+    """An event this service has handled: recorded in the handler's own transaction, so a second
+    delivery of the same event id finds it and changes nothing."""
+
+    event_id = models.UUIDField(primary_key=True)
+    event_type = models.CharField(max_length=100)
+    handled_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "inbox message"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """No table: gives the dead-letter queue (which lives in RabbitMQ) a page and permissions in
+    the admin."""
+
+    class Meta:
+        managed = False
+        verbose_name = "dead letter"
+        default_permissions = ("view", "change")

@@ -1,4 +1,5 @@
-"""The relay: takes committed outbox rows to RabbitMQ, in order, at least once.
+"""The relay: takes committed outbox rows to RabbitMQ, in order, at least once. It also prunes the
+service's outbox and inbox tables, being the one long-running housekeeping process of the service.
 
 One batch = one database transaction: lock pending rows (`FOR UPDATE SKIP LOCKED`, so several relays
 share the work without taking the same row), publish them with pipelined confirms, mark the confirmed
@@ -24,7 +25,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Min
 from django.utils import timezone
 
-from common.bus import outbox
+from common.bus import inbox, outbox
 from common.bus.amqp_publisher import BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.models import OutboxMessage
 from common.bus.wire import TaskMessage, task_message
@@ -43,6 +44,7 @@ class RelayConfig:
     confirm_timeout: float = 15.0
     max_backoff: float = 30.0
     retention: timedelta = timedelta(days=7)
+    inbox_retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
 
 
@@ -180,8 +182,9 @@ class Relay:
             return
         self._last_prune = now
         pruned = outbox.prune(older_than=self.config.retention)
-        if pruned:
-            log.info("relay: pruned %d published row(s) older than %s", pruned, self.config.retention)
+        forgotten = inbox.prune(older_than=self.config.inbox_retention)
+        if pruned or forgotten:
+            log.info("relay: pruned %d published outbox row(s) and %d inbox row(s)", pruned, forgotten)
 
     # --- outages --------------------------------------------------------------------------------
     def _outage(self, reason: str) -> None:

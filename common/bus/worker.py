@@ -1,7 +1,9 @@
 """The Celery app of a consuming service, generated from its handler registry.
 
 `<svc>_svc/celery.py` is one line: `app = create_worker_app("<svc>")`. For each event type the service
-handles, a task of that name adapts the message to `consumer.parse` + `consumer.dispatch`.
+handles, a task of that name adapts the message: parse (invalid → park), dispatch once through the
+inbox, and on failure retry later (transient, attempts left) or park. The main process carries the
+decision out (`EventRequest`); the consumer parks what cannot even reach a task (`EventConsumer`).
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ import os
 from typing import Any
 
 import django
-from celery import Celery, Task, bootsteps
-from celery.exceptions import Reject
+from celery import Celery, bootsteps
 from django.utils.module_loading import import_string
 
 from common.bus import topology
-from common.bus.consumer import InvalidMessage, dispatch, parse
 from common.bus.handlers import HandlerRegistry
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("common.bus.worker")
 
 
 def create_worker_app(service: str) -> Celery:
@@ -33,6 +33,7 @@ def create_worker_app(service: str) -> Celery:
         service, registry.event_types(), delivery_limit=settings.BUS_DELIVERY_LIMIT
     )
     app.conf.update(
+        bus_service=service,
         broker_url=settings.AMQP_URL,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"confirm_publish": True},
@@ -49,6 +50,9 @@ def create_worker_app(service: str) -> Celery:
         task_default_exchange_type="topic",
         task_default_routing_key=topology.retry_routing_key(service),
         task_create_missing_queues=False,
+        task_soft_time_limit=settings.BUS_TASK_SOFT_TIME_LIMIT,
+        task_time_limit=settings.BUS_TASK_TIME_LIMIT,
+        worker_consumer="common.bus.celery_consumer:EventConsumer",
         worker_concurrency=settings.WORKER_CONCURRENCY,
         worker_prefetch_multiplier=settings.WORKER_PREFETCH_MULTIPLIER,
         worker_send_task_events=True,
@@ -72,18 +76,8 @@ def create_worker_app(service: str) -> Celery:
             )
 
     app.steps["consumer"].add(DeclareTopology)
+    from common.bus.tasks import register_event_task  # imports models: after django.setup()
+
     for event_type in registry.event_types():
-        _register_task(app, registry, event_type)
+        register_event_task(app, registry, event_type)
     return app
-
-
-def _register_task(app: Celery, registry: HandlerRegistry, event_type: str) -> None:
-    def consume(self: Task, *args: Any, **kwargs: Any) -> None:
-        try:
-            envelope, subscription, event = parse(registry, args, kwargs, task_name=event_type)
-        except InvalidMessage as exc:
-            log.error("rejecting %s %s: %s", event_type, self.request.id, exc)
-            raise Reject(str(exc), requeue=False) from None
-        dispatch(envelope, subscription, event)
-
-    app.task(name=event_type, bind=True, acks_late=True)(consume)

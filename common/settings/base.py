@@ -126,6 +126,27 @@ BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 500, minimum=1, maximum=1
 BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
 BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum=0.1)
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
+# Consumers: attempts of a handler that fails transiently (retried on the broker with exponential
+# backoff from BASE seconds, +up to 50% jitter, capped at MAX), then parked in the dead-letter queue.
+BUS_RETRY_MAX_ATTEMPTS = env_int("BUS_RETRY_MAX_ATTEMPTS", 6, minimum=1, maximum=50)
+BUS_RETRY_BASE_SECONDS = env_float("BUS_RETRY_BASE_SECONDS", 2.0, minimum=1.0)
+BUS_RETRY_MAX_DELAY_SECONDS = env_float("BUS_RETRY_MAX_DELAY_SECONDS", 300.0, minimum=1.0)
+# Handled event ids are kept this long to recognise duplicates: longer than the retry window plus the
+# time an operator may take to replay a dead letter.
+BUS_INBOX_RETENTION_HOURS = env_int("BUS_INBOX_RETENTION_HOURS", 720, minimum=1)
+BUS_TASK_SOFT_TIME_LIMIT = env_int("BUS_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
+BUS_TASK_TIME_LIMIT = env_int("BUS_TASK_TIME_LIMIT", 90, minimum=2)
+_retry_window_seconds = sum(
+    min(BUS_RETRY_BASE_SECONDS * 2 ** (n - 1), BUS_RETRY_MAX_DELAY_SECONDS) * 1.5
+    for n in range(1, BUS_RETRY_MAX_ATTEMPTS)
+)
+if BUS_INBOX_RETENTION_HOURS * 3600 < 2 * _retry_window_seconds + 86400:
+    raise ImproperlyConfigured(
+        f"BUS_INBOX_RETENTION_HOURS={BUS_INBOX_RETENTION_HOURS} is too short: it must cover the retry "
+        f"window ({_retry_window_seconds / 3600:.1f}h) twice plus a day for replays"
+    )
+if BUS_TASK_TIME_LIMIT <= BUS_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("BUS_TASK_TIME_LIMIT must be greater than BUS_TASK_SOFT_TIME_LIMIT")
 
 # --- REST ---------------------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from kombu import Connection, Producer
+
+from common.bus.topology import EVENTS_EXCHANGE
+from common.bus.wire import envelope_message
+from common.contracts import Envelope
 from tests.support import broker, databases
 from tests.support.processes import BIN, Process, free_port, manage, wait_http, wait_log
 
@@ -25,6 +31,7 @@ SERVICES = ("users", "orders", "notifications")
 @dataclass
 class Suite:
     workdir: Path
+    settings: dict[str, str] = field(default_factory=dict)  # extra environment for every process
     vhost: str = ""
     env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
@@ -49,6 +56,7 @@ class Suite:
             EMAIL_FILE_PATH=str(self.mail_dir),
             SUITE_VAR_DIR=str(self.workdir / "var"),
             WORKER_CONCURRENCY="2",
+            **self.settings,
         )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         for service in SERVICES:
@@ -77,8 +85,12 @@ class Suite:
             ],
         )
 
-    def start_worker(self, service: str, name: str | None = None) -> Process:
+    def start_worker(
+        self, service: str, name: str | None = None, settings_module: str | None = None
+    ) -> Process:
+        """A real `celery worker` of the service (optionally with other Django settings)."""
         name = name or f"{service}-worker"
+        env = dict(self.env, DJANGO_SETTINGS_MODULE=settings_module) if settings_module else None
         return self._start(
             name,
             [
@@ -86,6 +98,7 @@ class Suite:
                 "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip",
                 "-l", "INFO",
             ],
+            env,
         )
 
     def start_relay(self, service: str, name: str | None = None) -> Process:
@@ -93,8 +106,8 @@ class Suite:
             name or f"{service}-relay", [str(BIN / "python"), "manage.py", service, "relay"]
         )
 
-    def _start(self, name: str, argv: list[str]) -> Process:
-        process = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        process = Process(name, argv, env or self.env, self.workdir / f"{name}.log").start()
         self.processes[name] = process
         return process
 
@@ -108,6 +121,32 @@ class Suite:
             broker.delete_vhost(self.vhost)
         if self.db_prefix:
             databases.drop_databases(self.db_prefix)
+
+    def manage(self, service: str, *args: str) -> str:
+        return manage(service, *args, env=self.env)
+
+    def sql(self, service: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the service's database (autocommit); rows if it returns any."""
+        with psycopg.connect(self.env[f"{service.upper()}_DATABASE_URL"], autocommit=True) as conn:
+            cursor = conn.execute(query, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def publish(
+        self, body: bytes, *, routing_key: str, headers: dict[str, Any] | None = None,
+        content_type: str = "application/json", message_id: str | None = None,
+    ) -> None:
+        """Publish raw bytes to the events exchange, confirmed: a producer we do not control."""
+        with Connection(self.env["AMQP_URL"], transport_options={"confirm_publish": True}) as conn:
+            Producer(conn.default_channel).publish(
+                body, exchange=EVENTS_EXCHANGE, routing_key=routing_key, headers=headers or {},
+                content_type=content_type, content_encoding="utf-8", serializer=None,
+                message_id=message_id, delivery_mode=2,
+            )
+
+    def publish_event(self, envelope: Envelope) -> None:
+        message = envelope_message(envelope, origin="test")
+        self.publish(message.body, routing_key=message.routing_key, headers=message.headers,
+                     message_id=message.properties["message_id"])
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{p.log()[-4000:]}" for n, p in self.processes.items())

@@ -42,6 +42,7 @@ class Command(BaseCommand):
                 poll_interval=options["poll_interval"],
                 confirm_timeout=settings.BUS_RELAY_CONFIRM_TIMEOUT,
                 retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
+                inbox_retention=timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS),
             ),
             stop=stop,
         )

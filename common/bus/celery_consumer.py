@@ -1,0 +1,87 @@
+"""The worker's consumer, hardened: a message it cannot even hand to a task is parked, never lost
+and never fatal.
+
+Stock Celery acks (drops) a body it cannot decode, crashes the worker on JSON of the wrong shape, and
+rejects unknown tasks without saying why. Here each of those goes to the service's dead-letter queue
+with its reason, and the worker carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.worker.consumer import Consumer
+from kombu.exceptions import ContentDisallowed
+from vine import promise
+
+from common.bus import deadletters
+
+log = logging.getLogger("common.bus.worker")
+
+
+def body_problem(message: Any) -> deadletters.Failure | None:
+    """Why this message is not a task message we could run, or None."""
+    headers = message.headers or {}
+    if "task" not in headers or "id" not in headers:
+        return deadletters.Failure("not-a-task", "NotATaskMessage",
+                                   "no 'task'/'id' headers: not a Celery task message")
+    try:
+        payload = message.decode()  # cached: the strategy reuses it
+    except ContentDisallowed as exc:
+        return deadletters.Failure("invalid", "ContentDisallowed",
+                                   f"content type {message.content_type!r} refused (JSON only): {exc}")
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is the reason
+        return deadletters.Failure("undecodable", type(exc).__name__, f"body is not valid JSON: {exc}")
+    if not (
+        isinstance(payload, list) and len(payload) == 3 and isinstance(payload[0], list)
+        and isinstance(payload[1], dict) and isinstance(payload[2], dict)
+    ):
+        return deadletters.Failure(
+            "invalid", "InvalidTaskBody",
+            f"body must be a JSON array [args, kwargs, embed], got {str(payload)[:200]!r}",
+        )
+    return None
+
+
+class EventConsumer(Consumer):  # type: ignore[misc]
+    def create_task_handler(self, promise: Any = promise) -> Any:
+        handle = super().create_task_handler(promise)
+
+        def on_task_received(message: Any) -> None:
+            failure = body_problem(message)
+            if failure is not None:
+                self._park(message, failure)
+                return
+            handle(message)
+
+        return on_task_received
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        self._park(message, deadletters.Failure("undecodable", type(exc).__name__, str(exc)))
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        self._park(message, deadletters.Failure(
+            "not-a-task", "NotATaskMessage", "not a Celery task message"))
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        task = (message.headers or {}).get("task")
+        self._park(message, deadletters.Failure(
+            "unknown-task", "NotRegistered",
+            f"{self.app.conf.bus_service} does not handle events of type {task!r}"))
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        self._park(message, deadletters.Failure("invalid", type(exc).__name__, str(exc)))
+
+    def _park(self, message: Any, failure: deadletters.Failure) -> None:
+        service = self.app.conf.bus_service
+        try:
+            with self.app.producer_pool.acquire(block=True, timeout=10) as producer:
+                parked_as = deadletters.park(producer, service, deadletters.RawMessage.of(message),
+                                             failure)
+        except Exception:  # noqa: BLE001 - keep the original rather than lose it
+            log.exception("could not park a bad message; requeueing it")
+            message.reject_log_error(log, self.connection_errors, requeue=True)
+            return
+        message.ack_log_error(log, self.connection_errors)
+        log.error("parked a message in the dead-letter queue as %s: %s", parked_as, failure.message)

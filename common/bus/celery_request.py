@@ -1,0 +1,79 @@
+"""The main-process side of a failed attempt: it holds the raw message, so it retries or parks it.
+
+The pool process decides (`RetryLater`, `Park`, or any other exception = park); this carries it out:
+publish the copy (confirmed), then ack the original. If the copy cannot be published the original is
+requeued instead; nothing is dropped. A lost pool process keeps Celery's behaviour (requeue), which
+the quorum queue's delivery limit bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
+from celery.exceptions import Terminated, WorkerLostError
+from celery.worker import state
+from celery.worker.request import Request, task_ready
+from celery.utils.serialization import get_pickled_exception
+
+from common.bus import deadletters
+from common.bus.failures import Park, RetryLater
+
+log = logging.getLogger("common.bus.worker")
+PASS_THROUGH = (WorkerLostError, Terminated, SystemExit, KeyboardInterrupt, MemoryError)
+
+
+class EventRequest(Request):
+    def on_failure(
+        self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        exc = exc_info.exception
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if isinstance(exc, PASS_THROUGH) or state.should_terminate:
+            super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+            return
+        task_ready(self)
+        service = self.task.app.conf.bus_service
+        raw = deadletters.RawMessage.of(self._message)
+        try:
+            with self.task.app.producer_pool.acquire(block=True, timeout=10) as producer:
+                if isinstance(exc, RetryLater):
+                    deadletters.schedule_retry(
+                        producer, service, raw, delay=exc.delay, attempt=exc.attempt, error=exc.cause
+                    )
+                else:
+                    failure = self._failure(exc, exc_info)
+                    parked_as = deadletters.park(producer, service, raw, failure)
+        except Exception:  # noqa: BLE001 - the copy is not safe: keep the original
+            log.exception("could not retry or park %s %s; requeueing it", self.name, self.id)
+            self.reject(requeue=True)
+            return
+        self.acknowledge()
+        if isinstance(exc, RetryLater):
+            log.warning("%s %s: %s", self.name, self.id, exc)
+            self.send_event("task-retried", exception=str(exc), traceback=exc_info.traceback)
+            return
+        log.error("%s %s parked in the dead-letter queue as %s: %s", self.name, self.id, parked_as,
+                  failure.message)
+        if send_failed_event:
+            self.send_event(
+                "task-failed",
+                exception=repr(get_pickled_exception(exc_info.exception))[:1000],
+                traceback=exc_info.traceback,
+            )
+
+    def _failure(self, exc: BaseException, exc_info: ExceptionInfo) -> deadletters.Failure:
+        attempts = int(self._message.headers.get("retries") or 0) + 1
+        if isinstance(exc, Park):
+            return deadletters.Failure(
+                kind=exc.kind, exception_type=exc.exception_type, message=exc.cause,
+                traceback=exc_info.traceback if exc.kind != "invalid" else "", attempts=attempts,
+            )
+        exc_type = getattr(exc, "exc_cls_name", None) or type(exc).__qualname__
+        module = getattr(exc, "exc_module", None) or type(exc).__module__
+        return deadletters.Failure(
+            kind="error", exception_type=f"{module}.{exc_type}", message=str(exc) or repr(exc),
+            traceback=exc_info.traceback or "", attempts=attempts,
+        )
+

@@ -1,0 +1,284 @@
+"""Dead letters and retries on the broker, and the operator's view of a dead-letter queue.
+
+A message leaves its work queue one of three ways when it cannot be handled now:
+- a retry: a copy goes to Celery's native delayed-delivery exchanges with the service's own retry key,
+  so it comes back after the delay to this service's queue only;
+- parked by us: a copy with the reason in `x-*` headers goes to `<svc>.events.dlq`;
+- parked by RabbitMQ: after `x-delivery-limit` redeliveries (a message that keeps killing the worker),
+  with the broker's `x-death` header as the reason.
+In the first two cases the original is acked only after the copy is confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Connection, Producer, Queue
+from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
+
+from common.bus import topology
+
+H_ID = "x-dead-letter-id"
+H_KIND = "x-failure-kind"
+H_EXC_TYPE = "x-exception-type"
+H_EXC_MESSAGE = "x-exception-message"
+H_TRACEBACK = "x-traceback"
+H_ATTEMPTS = "x-attempts"
+H_SERVICE = "x-service"
+H_FIRST = "x-first-failure-at"
+H_LAST = "x-last-failure-at"
+H_LAST_ERROR = "x-last-error"
+H_ROUTING_KEY = "x-original-routing-key"
+H_REPLAYED = "x-replayed-at"
+FAILURE_HEADERS = (H_ID, H_KIND, H_EXC_TYPE, H_EXC_MESSAGE, H_TRACEBACK, H_ATTEMPTS, H_SERVICE,
+                   H_FIRST, H_LAST, H_LAST_ERROR, H_ROUTING_KEY)
+BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
+                  "x-first-death-reason", "x-delivery-count", "x-last-death-exchange",
+                  "x-last-death-queue", "x-last-death-reason")
+TRACEBACK_LINES = 25
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def trim_traceback(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    if len(lines) > TRACEBACK_LINES:
+        lines = ["…", *lines[-TRACEBACK_LINES:]]
+    return "\n".join(lines)[-6000:]
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # invalid | error | retries-exhausted | unknown-task | undecodable | not-a-task
+    exception_type: str
+    message: str
+    traceback: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    routing_key: str
+
+    @classmethod
+    def of(cls, message: Any) -> RawMessage:
+        """From a kombu message (a worker's, or one taken from a queue)."""
+        props = dict(message.properties)
+        props.pop("application_headers", None)
+        props["content_type"] = message.content_type
+        props["content_encoding"] = message.content_encoding
+        return cls(
+            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+            headers=dict(message.headers or {}),
+            properties=props,
+            routing_key=str((message.delivery_info or {}).get("routing_key", "")),
+        )
+
+
+def _publish(producer: Producer, raw: RawMessage, *, exchange: str, routing_key: str,
+             headers: dict[str, Any]) -> None:
+    props = {k: v for k, v in raw.properties.items()
+             if k in ("correlation_id", "message_id", "priority", "reply_to", "timestamp", "type")}
+    producer.publish(
+        raw.body,
+        exchange=exchange,
+        routing_key=routing_key,
+        headers=headers,
+        content_type=raw.properties.get("content_type") or "application/octet-stream",
+        content_encoding=raw.properties.get("content_encoding") or "binary",
+        delivery_mode=2,
+        retry=True,
+        retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+        **props,
+    )
+
+
+def park(producer: Producer, service: str, raw: RawMessage, failure: Failure) -> str:
+    """Publish (confirmed) a copy with the reason to the service's dead-letter queue; its id."""
+    dead_letter_id = str(uuid.uuid4())
+    headers = {k: v for k, v in raw.headers.items() if k not in FAILURE_HEADERS}
+    headers.update({
+        H_ID: dead_letter_id,
+        H_KIND: failure.kind,
+        H_EXC_TYPE: failure.exception_type,
+        H_EXC_MESSAGE: failure.message[:2000],
+        H_TRACEBACK: trim_traceback(failure.traceback),
+        H_ATTEMPTS: failure.attempts,
+        H_SERVICE: service,
+        H_FIRST: raw.headers.get(H_FIRST) or now_iso(),
+        H_LAST: now_iso(),
+        H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
+    })
+    _publish(producer, raw, exchange=topology.DEAD_LETTER_EXCHANGE.name,
+             routing_key=topology.dead_letter_queue_name(service), headers=headers)
+    return dead_letter_id
+
+
+def schedule_retry(producer: Producer, service: str, raw: RawMessage, *, delay: int, attempt: int,
+                   error: str) -> None:
+    """Publish (confirmed) a copy that comes back to this service's queue only, `delay` s later.
+
+    The broker's `x-death` history is dropped: RabbitMQ before 4.0 silently discards a message that
+    is dead-lettered by expiry through a delay queue it has already expired in (cycle detection),
+    which a second trip through the same delay level would be (celery#9867).
+    """
+    headers = {k: v for k, v in raw.headers.items() if k not in BROKER_HEADERS}
+    headers.update({
+        "retries": attempt,
+        H_FIRST: raw.headers.get(H_FIRST) or now_iso(),
+        H_LAST_ERROR: error[:2000],
+        H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
+    })
+    _publish(producer, raw, exchange=level_name(27),
+             routing_key=calculate_routing_key(delay, topology.retry_routing_key(service)),
+             headers=headers)
+
+
+# --- the operator's view --------------------------------------------------------------------------
+@dataclass
+class DeadLetter:
+    id: str
+    event_type: str
+    event_id: str
+    kind: str
+    reason: str
+    exception_type: str
+    traceback: str
+    attempts: int | None
+    service: str
+    first_failure_at: str
+    last_failure_at: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any] = field(repr=False)
+    content_type: str = ""
+
+    @property
+    def body_text(self) -> str:
+        try:
+            return json.dumps(json.loads(self.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            return repr(self.body[:2000])
+
+
+def describe(raw: RawMessage) -> DeadLetter:
+    h = raw.headers
+    event_type, event_id = str(h.get("task") or ""), str(h.get("id") or "")
+    if H_ID in h:
+        kind, reason = str(h.get(H_KIND, "")), str(h.get(H_EXC_MESSAGE, ""))
+        exc_type, attempts = str(h.get(H_EXC_TYPE, "")), h.get(H_ATTEMPTS)
+        first, last = str(h.get(H_FIRST, "")), str(h.get(H_LAST, ""))
+        ident = str(h[H_ID])
+    else:  # parked by RabbitMQ itself
+        deaths = h.get("x-death") or [{}]
+        death = deaths[0] if isinstance(deaths, list) and deaths else {}
+        broker_reason = str(death.get("reason") or h.get("x-first-death-reason") or "unknown")
+        kind = f"broker:{broker_reason}"
+        count = h.get("x-delivery-count")
+        reason = {
+            "delivery_limit": "redelivered past the queue's delivery limit without an ack: the "
+                              "message kept killing or stalling the worker",
+            "rejected": "rejected by the worker",
+            "expired": "expired before it was handled",
+        }.get(broker_reason, broker_reason)
+        exc_type, attempts = "", count
+        stamp = death.get("time")
+        first = last = stamp.isoformat() if isinstance(stamp, datetime) else str(stamp or "")
+        ident = str(raw.properties.get("message_id") or "") or hashlib.sha1(raw.body).hexdigest()[:32]
+    return DeadLetter(
+        id=ident, event_type=event_type, event_id=event_id, kind=kind, reason=reason,
+        exception_type=exc_type, traceback=str(h.get(H_TRACEBACK, "")),
+        attempts=int(attempts) if isinstance(attempts, int) else None,
+        service=str(h.get(H_SERVICE, "")), first_failure_at=first, last_failure_at=last,
+        routing_key=str(h.get(H_ROUTING_KEY) or raw.routing_key), body=raw.body, headers=h,
+        content_type=str(raw.properties.get("content_type", "")),
+    )
+
+
+class DeadLetterQueue:
+    """Read, replay and purge `<svc>.events.dlq`.
+
+    Reading takes messages without acking them and returns them when done (closing the channel), so
+    a listing changes nothing; while one operator reads, another sees fewer messages.
+    """
+
+    def __init__(self, amqp_url: str, service: str) -> None:
+        self.amqp_url, self.service = amqp_url, service
+        self.queue = topology.dead_letter_queue_name(service)
+
+    @contextmanager
+    def _taken(self, limit: int | None) -> Iterator[tuple[Connection, list[Any]]]:
+        with Connection(self.amqp_url, transport_options={"confirm_publish": True}) as conn:
+            reader = conn.channel()
+            queue = Queue(self.queue, no_declare=True)(reader)
+            try:
+                taken: list[Any] = []
+                while limit is None or len(taken) < limit:
+                    message = queue.get(no_ack=False)
+                    if message is None:
+                        break
+                    taken.append(message)
+                yield conn, taken
+            finally:
+                reader.close()  # whatever was not acked goes back to the queue
+
+    def depth(self) -> int:
+        with Connection(self.amqp_url) as conn:
+            _, count, _ = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+            return int(count)
+
+    def list(self, limit: int = 200) -> list[DeadLetter]:
+        with self._taken(limit) as (_, taken):
+            return [describe(RawMessage.of(m)) for m in taken]
+
+    def find(self, ids: Iterable[str]) -> list[DeadLetter]:
+        wanted = list(ids)
+        with self._taken(None) as (_, taken):
+            letters = [describe(RawMessage.of(m)) for m in taken]
+        return [d for d in letters if any(d.id.startswith(w) for w in wanted)]
+
+    def replay(self, ids: Iterable[str] | None) -> list[DeadLetter]:
+        """Send the chosen dead letters (None = all) back to this service's queue only, same event
+        id; each is acked off the dead-letter queue once its copy is confirmed."""
+        wanted = None if ids is None else list(ids)
+        replayed = []
+        with self._taken(None) as (conn, taken):
+            producer = Producer(conn.default_channel)
+            for message in taken:
+                raw = RawMessage.of(message)
+                letter = describe(raw)
+                if wanted is not None and not any(letter.id.startswith(w) for w in wanted):
+                    continue
+                headers = {k: v for k, v in raw.headers.items()
+                           if k not in FAILURE_HEADERS and k not in BROKER_HEADERS}
+                headers.update({"retries": 0, H_REPLAYED: now_iso()})
+                _publish(producer, raw, exchange=topology.EVENTS_EXCHANGE.name,
+                         routing_key=topology.retry_routing_key(self.service), headers=headers)
+                message.ack()
+                replayed.append(letter)
+        return replayed
+
+    def purge(self, ids: Iterable[str] | None) -> int:
+        if ids is None:
+            with Connection(self.amqp_url) as conn:
+                return int(conn.default_channel.queue_purge(self.queue) or 0)
+        wanted = list(ids)
+        count = 0
+        with self._taken(None) as (_, taken):
+            for message in taken:
+                if any(describe(RawMessage.of(message)).id.startswith(w) for w in wanted):
+                    message.ack()
+                    count += 1
+        return count

@@ -1,0 +1,55 @@
+"""What a handler failure means for its message: retry later on the broker, or park it for good.
+
+Decided in the worker's pool process (it knows the handler and the attempt), carried out in the main
+process (it holds the raw message): see `celery_request.EventRequest`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from django.db import InterfaceError, OperationalError
+
+# The database going away or a lock timeout: worth another attempt, for every handler.
+DEFAULT_TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+class RetryLater(Exception):
+    """Schedule this message again in `delay` seconds (on the broker), after `attempt` attempts."""
+
+    def __init__(self, delay: int, attempt: int, cause: str) -> None:
+        super().__init__(delay, attempt, cause)
+        self.delay, self.attempt, self.cause = delay, attempt, cause
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} failed ({self.cause}); retrying in {self.delay}s"
+
+
+class Park(Exception):
+    """Never try this message again as it is: send it to the dead-letter queue now."""
+
+    def __init__(self, kind: str, cause: str, exception_type: str = "") -> None:
+        super().__init__(kind, cause, exception_type)
+        self.kind, self.cause, self.exception_type = kind, cause, exception_type or kind
+
+    def __str__(self) -> str:
+        return self.cause
+
+
+def qualified_name(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def is_transient(exc: BaseException, declared: tuple[type[BaseException], ...]) -> bool:
+    return isinstance(exc, DEFAULT_TRANSIENT + declared)
+
+
+def retry_delay(attempt: int, *, base: float, maximum: float, rng: random.Random | None = None) -> int:
+    """Whole seconds before attempt `attempt + 1`: exponential, with up to +50% jitter.
+
+    The jitter spreads retries of many messages that failed together; keeping it on top of the
+    exponential step (never below it) means each retry of one message waits longer than the last.
+    """
+    step = int(min(base * 2 ** (attempt - 1), maximum))
+    jitter = (rng or random).randint(0, step // 2)  # whole seconds: the broker delays by seconds
+    return max(1, min(step + jitter, int(maximum)))

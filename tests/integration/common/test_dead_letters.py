@@ -1,0 +1,106 @@
+"""The dead-letter queue on the real broker: park, list, show, replay (own queue only), purge, and
+the admin page that does the same."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from kombu import Connection, Producer
+from pytest_django import Settings
+
+from common.bus import deadletters, topology
+from common.bus.deadletters import DeadLetterQueue, Failure, RawMessage
+from common.bus.wire import envelope_message
+from common.contracts import Envelope, UserCreated
+from tests.support.broker import queue_depth
+
+SERVICE = "orders"  # any consuming service; its queues are declared in this test's vhost
+
+
+@pytest.fixture
+def dlq() -> Iterator[DeadLetterQueue]:
+    with Connection(settings.AMQP_URL) as conn:
+        topology.declare(conn, SERVICE, ["user.created"], delivery_limit=3)
+        topology.declare(conn, "notifications", ["user.created"], delivery_limit=3)
+        for queue in ("orders.events", "orders.events.dlq", "notifications.events"):
+            conn.default_channel.queue_purge(queue)
+    yield DeadLetterQueue(settings.AMQP_URL, SERVICE)
+
+
+def park_one(reason: str = "boom") -> tuple[str, Envelope]:
+    event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")
+    envelope = Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1)
+    message = envelope_message(envelope, origin="test")
+    raw = RawMessage(body=message.body, headers=message.headers, properties=message.properties,
+                     routing_key="user.created")
+    with Connection(settings.AMQP_URL, transport_options={"confirm_publish": True}) as conn:
+        parked = deadletters.park(Producer(conn.default_channel), SERVICE, raw,
+                                  Failure("error", "builtins.ValueError", reason, "Traceback…", 4))
+    return parked, envelope
+
+
+def test_parked_messages_carry_why(dlq: DeadLetterQueue) -> None:
+    parked, envelope = park_one("the handler exploded")
+
+    [letter] = dlq.list()
+
+    assert letter.id == parked
+    assert (letter.event_type, letter.event_id) == ("user.created", str(envelope.id))
+    assert (letter.kind, letter.exception_type, letter.reason) == (
+        "error", "builtins.ValueError", "the handler exploded")
+    assert letter.attempts == 4 and letter.service == SERVICE
+    assert letter.first_failure_at and letter.last_failure_at and letter.traceback
+    assert json.loads(letter.body)[0][0]["id"] == str(envelope.id)
+    assert dlq.depth() == 1  # listing changed nothing
+
+
+def test_replay_goes_to_the_service_queue_only_with_the_same_event_id(dlq: DeadLetterQueue) -> None:
+    parked, envelope = park_one()
+    park_one()
+
+    replayed = dlq.replay([parked[:8]])
+
+    assert [d.id for d in replayed] == [parked]
+    assert dlq.depth() == 1
+    assert queue_depth(settings.AMQP_URL, "orders.events") == 1
+    assert queue_depth(settings.AMQP_URL, "notifications.events") == 0  # never another service
+    with Connection(settings.AMQP_URL) as conn:
+        message = conn.default_channel.basic_get("orders.events", no_ack=True)
+    assert message.properties["application_headers"]["id"] == str(envelope.id)
+    assert "x-exception-type" not in message.properties["application_headers"]
+
+
+def test_purge_by_id_and_all(dlq: DeadLetterQueue) -> None:
+    first, _ = park_one()
+    park_one()
+    park_one()
+    assert dlq.purge([first]) == 1 and dlq.depth() == 2
+    assert dlq.purge(None) == 2 and dlq.depth() == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_dead_letters_and_replays_a_selection(
+    dlq: DeadLetterQueue, settings: Settings
+) -> None:
+    settings.SERVICE_NAME = SERVICE  # the page shows the queue of the service it runs in
+    parked, envelope = park_one("shown in the admin")
+    other, _ = park_one()
+    get_user_model().objects.create_superuser("root@example.com", "S3cure-passphrase")
+    client = Client()
+    assert client.login(email="root@example.com", password="S3cure-passphrase")
+
+    page = client.get("/admin/bus/deadletter/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert parked in html and other in html and "shown in the admin" in html
+
+    response = client.post("/admin/bus/deadletter/", {"action": "replay", "ids": [parked]})
+    assert response.status_code == 302
+    assert [d.id for d in dlq.list()] == [other]
+    assert queue_depth(settings.AMQP_URL, "orders.events") == 1

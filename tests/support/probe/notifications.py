@@ -1,0 +1,4 @@
+from notifications_svc.notifications.handlers import registry as real
+from tests.support.probe.handlers import with_probe
+
+registry = with_probe(real)
