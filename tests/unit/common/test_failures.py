@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 from pytest_django import Settings
 
+from common.bus import inbox
 from common.bus.failures import Park, RetryLater, retry_delay
 from common.bus.handlers import HandlerRegistry
 from common.bus.models import InboxMessage
@@ -100,3 +103,16 @@ def test_retry_delays_grow_exponentially_with_bounded_jitter_and_a_cap() -> None
         assert len(delays) > 1 or low == high  # jitter spreads retries
     assert retry_delay(20, base=2, maximum=300, rng=rng) == 300
     assert retry_delay(1, base=1, maximum=300, rng=rng) == 1  # whole seconds, never below one
+
+
+
+def test_inbox_rows_are_pruned_after_their_retention() -> None:
+    old, recent = args_for("old"), args_for("recent")
+    run(old)
+    run(recent)
+    InboxMessage.objects.filter(event_id=old[0]["id"]).update(
+        handled_at=timezone.now() - timedelta(days=31)
+    )
+
+    assert inbox.prune(older_than=timedelta(days=30)) == 1
+    assert [str(i) for i in InboxMessage.objects.values_list("event_id", flat=True)] == [recent[0]["id"]]
