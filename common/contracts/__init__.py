@@ -8,17 +8,20 @@ from common.contracts.base import (
     registered,
 )
 from common.contracts.envelope import Envelope
-from common.contracts.orders import OrderLine, OrderPlaced
-from common.contracts.users import UserCreated
+from common.contracts.orders import OrderCancelled, OrderLine, OrderPlaced
+from common.contracts.users import UserCreated, UserDeleted, UserUpdated
 
 __all__ = [
     "Contract",
     "Envelope",
+    "OrderCancelled",
     "OrderLine",
     "OrderPlaced",
     "UnknownEventType",
     "UnknownEventVersion",
     "UserCreated",
+    "UserDeleted",
+    "UserUpdated",
     "contract_for",
     "registered",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,3 +33,10 @@ class OrderPlaced(Contract):
         if self.total != expected:
             raise ValueError(f"total {self.total} is not the sum of the lines ({expected})")
         return self
+
+
+@contract("order.cancelled", version=1)
+class OrderCancelled(Contract):
+    order_id: UUID
+    customer_id: UUID
+    reason: Literal["customer", "account_deleted", "operator"]

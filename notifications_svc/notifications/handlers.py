@@ -1,40 +1,75 @@
-"""Reactions of the notifications service to other services' events."""
+"""Reactions of the notifications service to other services' events.
+
+The contact replica applies only newer user versions and keeps a tombstone after deletion; a
+notification goes to the contact's current address, and never to a deleted user.
+"""
 
 from __future__ import annotations
 
 from common.bus.handlers import HandlerRegistry
-from common.contracts import Envelope, OrderPlaced, UserCreated
+from common.contracts import (
+    Envelope,
+    OrderCancelled,
+    OrderPlaced,
+    UserCreated,
+    UserDeleted,
+    UserUpdated,
+)
 from notifications_svc.notifications import services
 from notifications_svc.notifications.models import Notification
+from notifications_svc.notifications.services import ContactNotKnownYet
 
 registry = HandlerRegistry("notifications")
 
 
 @registry.handles(UserCreated)
 def on_user_created(event: UserCreated, envelope: Envelope) -> None:
-    contact = services.remember_contact(
-        user_id=event.user_id,
-        email=event.email,
-        first_name=event.first_name,
-        version=envelope.aggregate_version,
-    )
+    """Welcome the user, at their current address (a newer user.updated may have come first)."""
+    services.apply_contact(user_id=event.user_id, version=envelope.aggregate_version,
+                           email=event.email, first_name=event.first_name)
+    contact = services.reachable_contact(event.user_id)
+    if contact is None:
+        return
     services.notify(
-        contact=contact,
-        kind=Notification.Kind.WELCOME,
-        event_id=envelope.id,
+        contact=contact, kind=Notification.Kind.WELCOME, event_id=envelope.id,
         subject="Welcome aboard",
-        body=f"Hi {event.first_name or 'there'}, your account is ready.",
+        body=f"Hi {contact.first_name or 'there'}, your account is ready.",
     )
 
 
-@registry.handles(OrderPlaced, transient=(services.ContactNotKnownYet,))
+@registry.handles(UserUpdated)
+def on_user_updated(event: UserUpdated, envelope: Envelope) -> None:
+    services.apply_contact(user_id=event.user_id, version=envelope.aggregate_version,
+                           email=event.email, first_name=event.first_name)
+
+
+@registry.handles(UserDeleted)
+def on_user_deleted(event: UserDeleted, envelope: Envelope) -> None:
+    services.apply_contact(user_id=event.user_id, version=envelope.aggregate_version, deleted=True)
+
+
+@registry.handles(OrderPlaced, transient=(ContactNotKnownYet,))
 def on_order_placed(event: OrderPlaced, envelope: Envelope) -> None:
-    contact = services.contact_of(event.customer_id)
+    contact = services.reachable_contact(event.customer_id)
+    if contact is None:
+        return
     items = sum(line.quantity for line in event.lines)
     services.notify(
-        contact=contact,
-        kind=Notification.Kind.ORDER_PLACED,
-        event_id=envelope.id,
+        contact=contact, kind=Notification.Kind.ORDER_PLACED, event_id=envelope.id,
         subject=f"Order {event.order_id} placed",
         body=f"We received your order of {items} item(s), total {event.total}.",
+    )
+
+
+@registry.handles(OrderCancelled, transient=(ContactNotKnownYet,))
+def on_order_cancelled(event: OrderCancelled, envelope: Envelope) -> None:
+    if event.reason == "account_deleted":
+        return  # the account is gone: nothing is sent, whichever event arrives first
+    contact = services.reachable_contact(event.customer_id)
+    if contact is None:
+        return
+    services.notify(
+        contact=contact, kind=Notification.Kind.ORDER_CANCELLED, event_id=envelope.id,
+        subject=f"Order {event.order_id} cancelled",
+        body="Your order has been cancelled" + (" by our team." if event.reason == "operator" else "."),
     )

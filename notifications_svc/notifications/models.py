@@ -6,12 +6,15 @@ from django.db import models
 
 
 class Contact(models.Model):
-    """Replica of a user's contact details, built from user events only."""
+    """Replica of a user's contact details, built from user events only; `version` is the last user
+    version applied. A deleted user stays as a tombstone (`deleted_at`, details cleared): nothing is
+    ever sent to it, and late events cannot revive it."""
 
     user_id = models.UUIDField(primary_key=True, help_text="The user's id in the users service.")
-    email = models.EmailField()
+    email = models.EmailField(blank=True)
     first_name = models.CharField(max_length=150, blank=True)
     version = models.PositiveIntegerField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -26,6 +29,7 @@ class Notification(models.Model):
     class Kind(models.TextChoices):
         WELCOME = "welcome"
         ORDER_PLACED = "order_placed"
+        ORDER_CANCELLED = "order_cancelled"
 
     class Status(models.TextChoices):
         SENT = "sent"

@@ -6,11 +6,13 @@ from django.db import models
 
 
 class Customer(models.Model):
-    """Replica of a user, built from user events only; `version` is the last user version applied."""
+    """Replica of a user, built from user events only; `version` is the last user version applied.
+    A deleted user stays as a tombstone (`deleted_at`, email cleared) so late events cannot revive it."""
 
     id = models.UUIDField(primary_key=True, help_text="The user's id in the users service.")
-    email = models.EmailField()
+    email = models.EmailField(blank=True)
     version = models.PositiveIntegerField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -26,11 +28,18 @@ class Order(models.Model):
         PLACED = "placed"
         CANCELLED = "cancelled"
 
+    class CancelReason(models.TextChoices):
+        CUSTOMER = "customer"
+        ACCOUNT_DELETED = "account_deleted"
+        OPERATOR = "operator"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     version = models.PositiveIntegerField(default=1)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,6 +49,10 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.id}"
+
+    @property
+    def cancellable(self) -> bool:
+        return self.status == self.Status.PLACED
 
 
 class OrderLine(models.Model):

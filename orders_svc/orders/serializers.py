@@ -31,5 +31,5 @@ class OrderOutput(serializers.ModelSerializer[Order]):
 
     class Meta:
         model = Order
-        fields = ("id", "status", "total", "items", "created_at", "updated_at")
+        fields = ("id", "status", "total", "items", "created_at", "updated_at", "cancelled_at")
         read_only_fields = fields

@@ -8,12 +8,13 @@ from typing import TypedDict
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import status
 
 from common.api import ApplicationError
 from common.bus.publisher import publish
+from common.contracts import OrderCancelled, OrderPlaced
 from common.contracts import OrderLine as OrderLineContract
-from common.contracts import OrderPlaced
 from orders_svc.orders.models import Customer, Order, OrderLine
 
 
@@ -28,6 +29,11 @@ class CustomerUnknown(ApplicationError):
     code = "customer_unknown"
 
 
+class OrderNotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
 def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
     with transaction.atomic():
         customer = Customer.objects.filter(id=customer_id).first()
@@ -35,6 +41,10 @@ def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
             raise CustomerUnknown(
                 "The orders service does not know this customer yet: the sign-up event has not "
                 "arrived. Retry in a moment."
+            )
+        if customer.deleted_at is not None:
+            raise ApplicationError(
+                "This account has been deleted.", code="customer_deleted", status=status.HTTP_403_FORBIDDEN
             )
         total = sum((line["unit_price"] * line["quantity"] for line in items), start=Decimal("0"))
         order = Order.objects.create(customer=customer, total=total)
@@ -52,3 +62,42 @@ def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
             aggregate_version=order.version,
         )
     return order
+
+
+def cancel_order(*, customer_id: UUID, order_id: UUID, reason: Order.CancelReason) -> Order:
+    """Cancel one of the customer's orders while it is still placed; 404 for anyone else's."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(id=order_id, customer_id=customer_id).first()
+        if order is None:
+            raise OrderNotFound("No such order.")
+        if not order.cancellable:
+            raise ApplicationError(
+                f"The order is {order.status} and can no longer be cancelled.",
+                code="not_cancellable", status=status.HTTP_409_CONFLICT,
+            )
+        _cancel(order, reason)
+    return order
+
+
+def cancel_open_orders(*, customer_id: UUID, reason: Order.CancelReason) -> list[Order]:
+    """Cancel every order of the customer that is still placed (e.g. their account was deleted)."""
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update().filter(customer_id=customer_id, status=Order.Status.PLACED)
+        )
+        for order in orders:
+            _cancel(order, reason)
+    return orders
+
+
+def _cancel(order: Order, reason: Order.CancelReason) -> None:
+    order.status = Order.Status.CANCELLED
+    order.cancel_reason = reason
+    order.cancelled_at = timezone.now()
+    order.version += 1
+    order.save(update_fields=["status", "cancel_reason", "cancelled_at", "version", "updated_at"])
+    publish(
+        OrderCancelled(order_id=order.id, customer_id=order.customer_id, reason=reason.value),
+        aggregate_id=str(order.id),
+        aggregate_version=order.version,
+    )

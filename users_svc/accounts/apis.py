@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from common.openapi import errors
 from users_svc.accounts import services
-from users_svc.accounts.serializers import SignUpInput, UserOutput
+from users_svc.accounts.serializers import (
+    ChangePasswordInput,
+    SignUpInput,
+    UpdateMeInput,
+    UserOutput,
+)
 
 
 class SignUpApi(APIView):
@@ -21,7 +27,9 @@ class SignUpApi(APIView):
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "signup"
 
-    @extend_schema(request=SignUpInput, responses={201: UserOutput}, auth=[])
+    @extend_schema(
+        summary="Sign up", request=SignUpInput, responses={201: UserOutput, **errors(400, 429)}, auth=[]
+    )
     def post(self, request: Request) -> Response:
         data = SignUpInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -29,8 +37,56 @@ class SignUpApi(APIView):
         return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(summary="Log in: email and password for an access and a refresh token",
+               responses={200: TokenObtainPairView.serializer_class, **errors(400, 401, 429)})
 class TokenApi(TokenObtainPairView):
-    """Email and password in, an RS256 access and refresh token out."""
-
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "login"
+
+
+@extend_schema(summary="A new access token for a refresh token",
+               responses={200: TokenRefreshView.serializer_class, **errors(400, 401, 429)})
+class TokenRefreshApi(TokenRefreshView):
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "login"
+
+
+class MeApi(APIView):
+    """The caller's own account: the only user a caller can see or change."""
+
+    @extend_schema(summary="Your account", responses={200: UserOutput, **errors(401)})
+    def get(self, request: Request) -> Response:
+        return Response(UserOutput(request.user).data)
+
+    @extend_schema(
+        summary="Change your email or name", request=UpdateMeInput,
+        responses={200: UserOutput, **errors(400, 401)},
+    )
+    def patch(self, request: Request) -> Response:
+        data = UpdateMeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.update_profile(user_id=request.user.pk, **data.validated_data)
+        return Response(UserOutput(user).data)
+
+    @extend_schema(
+        summary="Delete your account",
+        responses={204: OpenApiResponse(description="Deleted."), **errors(401)},
+    )
+    def delete(self, request: Request) -> Response:
+        services.delete_account(user_id=request.user.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChangePasswordApi(APIView):
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "password"
+
+    @extend_schema(
+        summary="Change your password (revokes your refresh tokens)", request=ChangePasswordInput,
+        responses={204: OpenApiResponse(description="Changed."), **errors(400, 401, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        data = ChangePasswordInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.change_password(user=request.user, **data.validated_data)  # type: ignore[arg-type]
+        return Response(status=status.HTTP_204_NO_CONTENT)

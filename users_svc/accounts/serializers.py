@@ -12,6 +12,17 @@ class SignUpInput(serializers.Serializer[None]):
     last_name = serializers.CharField(max_length=150, allow_blank=True, default="")
 
 
+class UpdateMeInput(serializers.Serializer[None]):
+    email = serializers.EmailField(max_length=254, required=False)
+    first_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+    last_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+
+
+class ChangePasswordInput(serializers.Serializer[None]):
+    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
 class UserOutput(serializers.ModelSerializer[User]):
     class Meta:
         model = User
