@@ -37,3 +37,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles(request: pytest.FixtureRequest) -> None:
+    """Throttle counters live in the cache; each test starts with none (Django groups only)."""
+    if os.environ.get("DJANGO_SETTINGS_MODULE") and request.config.pluginmanager.hasplugin("django"):
+        from django.core.cache import cache
+
+        cache.clear()

@@ -18,6 +18,9 @@ INSTALLED_APPS = [
 AUTH_USER_MODEL = "accounts.User"
 DATABASES = databases(SERVICE_NAME)
 
+if APP_ENV == "test":  # noqa: F405 - hashing strength is not what the tests are about
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

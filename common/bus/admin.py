@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from common.admin import ReadOnlyAdmin
 from common.bus import outbox
 from common.bus.deadletters import DeadLetterQueue
-from common.bus.models import DeadLetter, OutboxMessage
+from common.bus.models import DeadLetter, InboxMessage, OutboxMessage
 
 
 @admin.register(OutboxMessage)
@@ -85,3 +85,12 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "bus/dead_letters.html", context)
+
+
+@admin.register(InboxMessage)
+class InboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "event_type", "handled_at")
+    list_filter = ("event_type", "handled_at")
+    search_fields = ("=event_id",)
+    ordering = ("-handled_at",)
+    show_full_result_count = False

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.contracts.base import Contract, contract
-from common.contracts.types import Money, Quantity, Sku
+from common.contracts.types import Money, Quantity, Sku, Total
 
 
 class OrderLine(BaseModel):
@@ -25,7 +25,7 @@ class OrderPlaced(Contract):
     order_id: UUID
     customer_id: UUID
     lines: tuple[OrderLine, ...] = Field(min_length=1)
-    total: Money
+    total: Total
 
     @model_validator(mode="after")
     def _total_is_sum_of_lines(self) -> OrderPlaced:

@@ -15,6 +15,8 @@ Name = Annotated[str, Field(max_length=150)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 Money = Annotated[Decimal, Field(ge=Decimal("0"), max_digits=12, decimal_places=2)]
+MAX_TOTAL = Decimal("999999999999.99")
+Total = Annotated[Decimal, Field(ge=Decimal("0"), le=MAX_TOTAL, max_digits=14, decimal_places=2)]
 
 _email = TypeAdapter(EmailStr)
 

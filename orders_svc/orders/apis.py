@@ -20,7 +20,7 @@ from orders_svc.orders.serializers import OrderOutput, PlaceOrderInput
 
 
 @extend_schema_view(get=extend_schema(summary="Your orders, newest first", responses={
-    200: OrderOutput(many=True), **errors(401)}))
+    200: OrderOutput(many=True), **errors(400, 401, 404)}))
 class OrderListCreateApi(generics.ListAPIView[Order]):
     serializer_class = OrderOutput
 

@@ -1,22 +1,33 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from rest_framework import serializers
 
+from common.contracts.types import MAX_TOTAL
+from common.fields import MoneyField, StrictRegexField
 from orders_svc.orders.models import Order, OrderLine
 
 MAX_LINES = 100
 
 
 class LineInput(serializers.Serializer[None]):
-    sku = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
+    sku = StrictRegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    unit_price = MoneyField()
 
 
 class PlaceOrderInput(serializers.Serializer[None]):
-    items = LineInput(many=True, allow_empty=False, max_length=MAX_LINES)
+    items = serializers.ListField(
+        child=LineInput(), allow_empty=False, min_length=1, max_length=MAX_LINES
+    )
+
+    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        total = sum((i["unit_price"] * i["quantity"] for i in items), start=Decimal("0"))
+        if total > MAX_TOTAL:
+            raise serializers.ValidationError(f"The order total {total} exceeds {MAX_TOTAL}.")
+        return items
 
 
 class LineOutput(serializers.ModelSerializer[OrderLine]):

@@ -2,25 +2,26 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from common.fields import StrictCharField, StrictEmailField
 from users_svc.accounts.models import User
 
 
 class SignUpInput(serializers.Serializer[None]):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
-    first_name = serializers.CharField(max_length=150, allow_blank=True, default="")
-    last_name = serializers.CharField(max_length=150, allow_blank=True, default="")
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+    first_name = StrictCharField(max_length=150, allow_blank=True, default="")
+    last_name = StrictCharField(max_length=150, allow_blank=True, default="")
 
 
 class UpdateMeInput(serializers.Serializer[None]):
-    email = serializers.EmailField(max_length=254, required=False)
-    first_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
-    last_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+    email = StrictEmailField(max_length=254, required=False)
+    first_name = StrictCharField(max_length=150, allow_blank=True, required=False)
+    last_name = StrictCharField(max_length=150, allow_blank=True, required=False)
 
 
 class ChangePasswordInput(serializers.Serializer[None]):
-    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
-    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    current_password = StrictCharField(max_length=128, trim_whitespace=False)
+    new_password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class UserOutput(serializers.ModelSerializer[User]):

@@ -79,6 +79,9 @@ def test_an_unknown_customer_gets_a_409_that_says_so() -> None:
         ([{"sku": "A B", "quantity": 1, "unit_price": "1.00"}], "sku"),
         ([{"quantity": 1, "unit_price": "1.00"}], "sku"),
         ([{"sku": "A", "quantity": 1, "unit_price": "1.00"}] * 101, "items"),
+        ([{"sku": "A", "quantity": 1, "unit_price": 9.99}], "unit_price"),  # money is a string
+        ([{"sku": 7, "quantity": 1, "unit_price": "1.00"}], "sku"),
+        ([{"sku": "A", "quantity": 10000, "unit_price": "9999999999.99"}] * 2, "exceeds"),
     ],
 )
 def test_bad_items_are_a_400_naming_the_field(items: Any, field: str) -> None:

@@ -46,6 +46,8 @@ def test_sign_up_creates_the_user_and_hides_the_password(client: APIClient) -> N
         ({"password": "123"}, "password"),
         ({"password": "ada@example.com"}, "password"),
         ({"first_name": "x" * 151}, "first_name"),
+        ({"first_name": 42}, "first_name"),
+        ({"email": ["a@example.com"]}, "email"),
     ],
 )
 def test_bad_sign_up_is_a_400_naming_the_field_and_writes_nothing(

@@ -1,0 +1,52 @@
+"""Input fields that accept exactly what the OpenAPI schema says: strings only where the schema says
+string (DRF would turn 0 into "0"), and money only as a decimal string (never a float)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+MONEY_PATTERN = r"^\d{1,10}(\.\d{1,2})?$"
+
+
+class _StrictString:
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("not_a_string")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictCharField(_StrictString, serializers.CharField):
+    pass
+
+
+class StrictEmailField(_StrictString, serializers.EmailField):
+    pass
+
+
+class StrictRegexField(_StrictString, serializers.RegexField):
+    pass
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "9.99",
+     "description": "An amount as a decimal string with at most two decimals, never a number."}
+)
+class MoneyField(serializers.DecimalField):
+    default_error_messages = {
+        "not_money": 'Send an amount as a string with at most two decimals, e.g. "9.99".',
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0"), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
+            self.fail("not_money")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
