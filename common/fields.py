@@ -14,11 +14,9 @@ MONEY_PATTERN = r"^\d{1,10}(\.\d{1,2})?$"
 
 
 class _StrictString:
-    default_error_messages = {"not_a_string": "Must be a string."}
-
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
-            self.fail("not_a_string")  # type: ignore[attr-defined]
+            raise serializers.ValidationError("Must be a string.", code="not_a_string")
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
@@ -35,8 +33,13 @@ class StrictRegexField(_StrictString, serializers.RegexField):
 
 
 @extend_schema_field(
-    {"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "9.99",
-     "description": "An amount as a decimal string with at most two decimals, never a number."}
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": MONEY_PATTERN,
+        "example": "9.99",
+        "description": "An amount as a decimal string with at most two decimals, never a number.",
+    }
 )
 class MoneyField(serializers.DecimalField):
     default_error_messages = {
@@ -49,4 +52,4 @@ class MoneyField(serializers.DecimalField):
     def to_internal_value(self, data: Any) -> Decimal:
         if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
             self.fail("not_money")
-        return super().to_internal_value(data)  # type: ignore[no-any-return]
+        return super().to_internal_value(data)

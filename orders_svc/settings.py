@@ -1,8 +1,13 @@
 """Settings of the orders service (shared defaults in common.settings.base)."""
 
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
 from common.settings.base import *  # noqa: F403
 from common.settings.base import INSTALLED_APPS as SHARED_APPS
 from common.settings.base import databases, jwt_settings, rest_framework, spectacular
+from common.settings.env import env_str
 
 SERVICE_NAME = "orders"
 ROOT_URLCONF = "orders_svc.urls"
@@ -18,3 +23,8 @@ REST_FRAMEWORK = rest_framework(
 SPECTACULAR_SETTINGS = spectacular(SERVICE_NAME, "Place and read the caller's orders.")
 
 EVENT_HANDLERS = "orders_svc.orders.handlers.registry"
+
+# Orders are priced in one currency per deployment (ISO 4217).
+ORDER_CURRENCY = env_str("ORDER_CURRENCY", "EUR")
+if not re.fullmatch(r"[A-Z]{3}", ORDER_CURRENCY):
+    raise ImproperlyConfigured(f"ORDER_CURRENCY must be an ISO 4217 code like EUR, got {ORDER_CURRENCY!r}")

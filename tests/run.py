@@ -66,9 +66,7 @@ def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[s
     vhost = broker.create_vhost(f"test-{group.name}")
     env = dict(base_env, AMQP_URL=broker.amqp_url(vhost), TEST_RUN_PREFIX=f"{prefix}{group.name}_")
     for service in SERVICES:
-        env.setdefault(
-            f"{service.upper()}_DATABASE_URL", databases.database_url(f"{prefix}{service}")
-        )
+        env.setdefault(f"{service.upper()}_DATABASE_URL", databases.database_url(f"{prefix}{service}"))
     cmd = [sys.executable, "-m", "pytest", *paths, *extra]
     if group.settings:
         env["DJANGO_SETTINGS_MODULE"] = group.settings

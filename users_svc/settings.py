@@ -18,7 +18,7 @@ INSTALLED_APPS = [
 AUTH_USER_MODEL = "accounts.User"
 DATABASES = databases(SERVICE_NAME)
 
-if APP_ENV == "test":  # noqa: F405 - hashing strength is not what the tests are about
+if APP_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -30,9 +30,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Users verifies its own tokens against its database (a deactivated user is refused at once).
 SIMPLE_JWT = {**jwt_settings(issuer=True), "ROTATE_REFRESH_TOKENS": True, "BLACKLIST_AFTER_ROTATION": True}
-REST_FRAMEWORK = rest_framework(
-    authentication="rest_framework_simplejwt.authentication.JWTAuthentication"
-)
+REST_FRAMEWORK = rest_framework(authentication="rest_framework_simplejwt.authentication.JWTAuthentication")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "login": env_str("THROTTLE_LOGIN", "10/min"),
     "signup": env_str("THROTTLE_SIGNUP", "20/min"),

@@ -19,8 +19,16 @@ from common.bus.models import DeadLetter, InboxMessage, OutboxMessage
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "event_type", "aggregate_id", "status", "created_at", "published_at",
-                    "attempts", "last_error")
+    list_display = (
+        "id",
+        "event_type",
+        "aggregate_id",
+        "status",
+        "created_at",
+        "published_at",
+        "attempts",
+        "last_error",
+    )
     list_filter = ("status", "event_type", "created_at")
     search_fields = ("=event_id", "=aggregate_id", "=correlation_id")
     ordering = ("-id",)
@@ -63,7 +71,8 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
             elif action == "replay":
                 replayed = dlq.replay(ids)
                 self.message_user(
-                    request, f"Replayed {len(replayed)} dead letter(s) to {dlq.service}.events.",
+                    request,
+                    f"Replayed {len(replayed)} dead letter(s) to {dlq.service}.events.",
                     messages.SUCCESS,
                 )
             elif action == "purge":
@@ -72,7 +81,7 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
                 self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
             return HttpResponseRedirect(request.path)
         try:
-            letters, error = dlq.list(limit=500), ""
+            letters, error = dlq.peek(limit=500), ""
         except Exception as exc:  # noqa: BLE001 - show the broker problem on the page
             letters, error = [], f"Cannot read {dlq.queue} from RabbitMQ: {exc}"
         context = {

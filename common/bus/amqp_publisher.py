@@ -8,7 +8,7 @@ instead of being confirmed and silently dropped.
 
 from __future__ import annotations
 
-import socket
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -40,8 +40,13 @@ class BatchOutcome:
 
 class ConfirmingPublisher:
     def __init__(
-        self, url: str, *, confirm_timeout: float = 15.0, connect_timeout: float = 5.0,
-        heartbeat: int = 30, name: str = "relay",
+        self,
+        url: str,
+        *,
+        confirm_timeout: float = 15.0,
+        connect_timeout: float = 5.0,
+        heartbeat: int = 30,
+        name: str = "relay",
     ) -> None:
         parsed = KombuConnection(url)
         self._params: dict[str, Any] = dict(
@@ -67,7 +72,7 @@ class ConfirmingPublisher:
         try:
             conn = amqp.Connection(**self._params)
             conn.connect()
-            channel = conn.channel()
+            channel: Any = conn.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
@@ -80,10 +85,9 @@ class ConfirmingPublisher:
     def close(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
         if conn is not None:
-            try:
-                conn.collect()  # drop the socket without a handshake that could hang
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
-                pass
+            # drop the socket without a handshake that could hang; a broken one may fail any way
+            with contextlib.suppress(Exception):
+                conn.collect()
 
     def keepalive(self) -> None:
         """Read and send heartbeats while idle, so a dead connection is noticed before a publish."""
@@ -92,7 +96,7 @@ class ConfirmingPublisher:
         try:
             try:
                 self._conn.drain_events(timeout=0)
-            except socket.timeout:
+            except TimeoutError:
                 pass
             self._conn.heartbeat_tick()
         except (OSError, amqp.exceptions.AMQPError):
@@ -112,8 +116,7 @@ class ConfirmingPublisher:
     def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
         message_id = str(message.properties.get("message_id"))
         self._returned[message_id] = (
-            f"unroutable: no queue is bound to exchange {exchange!r} for routing key "
-            f"{routing_key!r} ({exc})"
+            f"unroutable: no queue is bound to exchange {exchange!r} for routing key {routing_key!r} ({exc})"
         )
 
     def _settle(self, delivery_tag: int, multiple: bool) -> list[str]:
@@ -141,7 +144,9 @@ class ConfirmingPublisher:
                     body=message.body, application_headers=message.headers, **message.properties
                 )
                 self._channel.basic_publish(
-                    amqp_message, exchange=EVENTS_EXCHANGE.name, routing_key=message.routing_key,
+                    amqp_message,
+                    exchange=EVENTS_EXCHANGE.name,
+                    routing_key=message.routing_key,
                     mandatory=True,
                 )
                 self._unconfirmed[self._next_tag] = message.properties["message_id"]
@@ -168,5 +173,5 @@ class ConfirmingPublisher:
                 )
             try:
                 self._conn.drain_events(timeout=remaining)
-            except socket.timeout:
+            except TimeoutError:
                 continue

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from kombu import Connection
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def raw_channel(connection: Connection) -> Any:
+    """The connection's AMQP channel, for the queue operations kombu's typing does not show."""
+    return connection.default_channel
 
 
 def redacted(url: str) -> str:
@@ -23,7 +29,7 @@ def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:
     """None when the broker accepts a connection, else why not."""
     try:
         with Connection(url, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            conn.ensure_connection(max_retries=1, timeout=int(timeout))
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
         return f"{type(exc).__name__}: {exc}"
     return None

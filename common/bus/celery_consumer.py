@@ -24,27 +24,35 @@ def body_problem(message: Any) -> deadletters.Failure | None:
     """Why this message is not a task message we could run, or None."""
     headers = message.headers or {}
     if "task" not in headers or "id" not in headers:
-        return deadletters.Failure("not-a-task", "NotATaskMessage",
-                                   "no 'task'/'id' headers: not a Celery task message")
+        return deadletters.Failure(
+            "not-a-task", "NotATaskMessage", "no 'task'/'id' headers: not a Celery task message"
+        )
     try:
         payload = message.decode()  # cached: the strategy reuses it
     except ContentDisallowed as exc:
-        return deadletters.Failure("invalid", "ContentDisallowed",
-                                   f"content type {message.content_type!r} refused (JSON only): {exc}")
+        return deadletters.Failure(
+            "invalid",
+            "ContentDisallowed",
+            f"content type {message.content_type!r} refused (JSON only): {exc}",
+        )
     except Exception as exc:  # noqa: BLE001 - any decoding failure is the reason
         return deadletters.Failure("undecodable", type(exc).__name__, f"body is not valid JSON: {exc}")
     if not (
-        isinstance(payload, list) and len(payload) == 3 and isinstance(payload[0], list)
-        and isinstance(payload[1], dict) and isinstance(payload[2], dict)
+        isinstance(payload, list)
+        and len(payload) == 3
+        and isinstance(payload[0], list)
+        and isinstance(payload[1], dict)
+        and isinstance(payload[2], dict)
     ):
         return deadletters.Failure(
-            "invalid", "InvalidTaskBody",
+            "invalid",
+            "InvalidTaskBody",
             f"body must be a JSON array [args, kwargs, embed], got {str(payload)[:200]!r}",
         )
     return None
 
 
-class EventConsumer(Consumer):  # type: ignore[misc]
+class EventConsumer(Consumer):
     def create_task_handler(self, promise: Any = promise) -> Any:
         handle = super().create_task_handler(promise)
 
@@ -61,14 +69,18 @@ class EventConsumer(Consumer):  # type: ignore[misc]
         self._park(message, deadletters.Failure("undecodable", type(exc).__name__, str(exc)))
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
-        self._park(message, deadletters.Failure(
-            "not-a-task", "NotATaskMessage", "not a Celery task message"))
+        self._park(message, deadletters.Failure("not-a-task", "NotATaskMessage", "not a Celery task message"))
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         task = (message.headers or {}).get("task")
-        self._park(message, deadletters.Failure(
-            "unknown-task", "NotRegistered",
-            f"{self.app.conf.bus_service} does not handle events of type {task!r}"))
+        self._park(
+            message,
+            deadletters.Failure(
+                "unknown-task",
+                "NotRegistered",
+                f"{self.app.conf.bus_service} does not handle events of type {task!r}",
+            ),
+        )
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         self._park(message, deadletters.Failure("invalid", type(exc).__name__, str(exc)))
@@ -77,11 +89,13 @@ class EventConsumer(Consumer):  # type: ignore[misc]
         service = self.app.conf.bus_service
         try:
             with self.app.producer_pool.acquire(block=True, timeout=10) as producer:
-                parked_as = deadletters.park(producer, service, deadletters.RawMessage.of(message),
-                                             failure)
-        except Exception:  # noqa: BLE001 - keep the original rather than lose it
+                parked_as = deadletters.park(producer, service, deadletters.RawMessage.of(message), failure)
+        except Exception:
             log.exception("could not park a bad message; requeueing it")
-            message.reject_log_error(log, self.connection_errors, requeue=True)
+            message.reject_log_error(log, self._connection_errors(), requeue=True)
             return
-        message.ack_log_error(log, self.connection_errors)
+        message.ack_log_error(log, self._connection_errors())
         log.error("parked a message in the dead-letter queue as %s: %s", parked_as, failure.message)
+
+    def _connection_errors(self) -> tuple[type[BaseException], ...]:
+        return tuple(getattr(self, "connection_errors", ()))

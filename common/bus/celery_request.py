@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback  # type: ignore[attr-defined]
 from celery.exceptions import Terminated, WorkerLostError
 from celery.worker import state
-from celery.worker.request import Request, task_ready
-from celery.utils.serialization import get_pickled_exception
+from celery.worker.request import Request, task_ready  # type: ignore[attr-defined]
 
 from common.bus import deadletters
 from common.bus.failures import Park, RetryLater
@@ -35,7 +34,7 @@ class EventRequest(Request):
             return
         task_ready(self)
         service = self.task.app.conf.bus_service
-        raw = deadletters.RawMessage.of(self._message)
+        raw = deadletters.RawMessage.of(self.message)
         try:
             with self.task.app.producer_pool.acquire(block=True, timeout=10) as producer:
                 if isinstance(exc, RetryLater):
@@ -43,9 +42,9 @@ class EventRequest(Request):
                         producer, service, raw, delay=exc.delay, attempt=exc.attempt, error=exc.cause
                     )
                 else:
-                    failure = self._failure(exc, exc_info)
+                    failure = self._failure(exc or RuntimeError("unknown failure"), exc_info)
                     parked_as = deadletters.park(producer, service, raw, failure)
-        except Exception:  # noqa: BLE001 - the copy is not safe: keep the original
+        except Exception:
             log.exception("could not retry or park %s %s; requeueing it", self.name, self.id)
             self.reject(requeue=True)
             return
@@ -54,26 +53,32 @@ class EventRequest(Request):
             log.warning("%s %s: %s", self.name, self.id, exc)
             self.send_event("task-retried", exception=str(exc), traceback=exc_info.traceback)
             return
-        log.error("%s %s parked in the dead-letter queue as %s: %s", self.name, self.id, parked_as,
-                  failure.message)
+        log.error(
+            "%s %s parked in the dead-letter queue as %s: %s", self.name, self.id, parked_as, failure.message
+        )
         if send_failed_event:
             self.send_event(
                 "task-failed",
-                exception=repr(get_pickled_exception(exc_info.exception))[:1000],
+                exception=f"{failure.exception_type}: {failure.message}"[:1000],
                 traceback=exc_info.traceback,
             )
 
     def _failure(self, exc: BaseException, exc_info: ExceptionInfo) -> deadletters.Failure:
-        attempts = int(self._message.headers.get("retries") or 0) + 1
+        attempts = int(self.message.headers.get("retries") or 0) + 1
         if isinstance(exc, Park):
             return deadletters.Failure(
-                kind=exc.kind, exception_type=exc.exception_type, message=exc.cause,
-                traceback=exc_info.traceback if exc.kind != "invalid" else "", attempts=attempts,
+                kind=exc.kind,
+                exception_type=exc.exception_type,
+                message=exc.cause,
+                traceback=str(exc_info.traceback or "") if exc.kind != "invalid" else "",
+                attempts=attempts,
             )
         exc_type = getattr(exc, "exc_cls_name", None) or type(exc).__qualname__
         module = getattr(exc, "exc_module", None) or type(exc).__module__
         return deadletters.Failure(
-            kind="error", exception_type=f"{module}.{exc_type}", message=str(exc) or repr(exc),
-            traceback=exc_info.traceback or "", attempts=attempts,
+            kind="error",
+            exception_type=f"{module}.{exc_type}",
+            message=str(exc) or repr(exc),
+            traceback=exc_info.traceback or "",
+            attempts=attempts,
         )
-

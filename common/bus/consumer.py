@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from common.bus import inbox
 from common.bus.handlers import HandlerRegistry, Subscription
-from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion
+from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion, upcast
 from common.contracts.envelope import Envelope
 from common.observability.context import in_flight
 
@@ -37,11 +37,19 @@ def parse(
     if envelope.type != task_name:
         raise InvalidMessage(f"envelope type {envelope.type!r} does not match task {task_name!r}")
     try:
-        subscription = registry.subscription(envelope.type, envelope.version)
+        subscription = registry.subscription(envelope.type)
+        data = upcast(
+            envelope.type,
+            envelope.data,
+            from_version=envelope.version,
+            to_version=subscription.contract.version,
+        )
     except (UnknownEventType, UnknownEventVersion) as exc:
-        raise InvalidMessage(str(exc)) from None
+        raise InvalidMessage(
+            f"{registry.service} cannot handle {envelope.type} v{envelope.version}: {exc}"
+        ) from None
     try:
-        event = subscription.contract.model_validate(envelope.data)
+        event = subscription.contract.model_validate(data)
     except ValidationError as exc:
         raise InvalidMessage(
             f"{envelope.type} v{envelope.version} data does not match its contract: {_summary(exc)}"
@@ -52,12 +60,11 @@ def parse(
 def dispatch(envelope: Envelope, subscription: Subscription, event: Contract) -> bool:
     """Run the handler once per event id, in one transaction with its inbox row and whatever it
     writes or publishes. False when the event had been handled already (a duplicate)."""
-    with in_flight(correlation=envelope.correlation_id, causation=envelope.id):
-        with transaction.atomic():
-            if not inbox.first_delivery(envelope):
-                log.info("duplicate %s %s skipped", envelope.type, envelope.id)
-                return False
-            subscription.handler(event, envelope)
+    with in_flight(correlation=envelope.correlation_id, causation=envelope.id), transaction.atomic():
+        if not inbox.first_delivery(envelope):
+            log.info("duplicate %s %s skipped", envelope.type, envelope.id)
+            return False
+        subscription.handler(event, envelope)
     return True
 
 

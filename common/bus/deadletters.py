@@ -24,6 +24,7 @@ from kombu import Connection, Producer, Queue
 from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
 
 from common.bus import topology
+from common.bus.broker import raw_channel
 
 H_ID = "x-dead-letter-id"
 H_KIND = "x-failure-kind"
@@ -37,11 +38,29 @@ H_LAST = "x-last-failure-at"
 H_LAST_ERROR = "x-last-error"
 H_ROUTING_KEY = "x-original-routing-key"
 H_REPLAYED = "x-replayed-at"
-FAILURE_HEADERS = (H_ID, H_KIND, H_EXC_TYPE, H_EXC_MESSAGE, H_TRACEBACK, H_ATTEMPTS, H_SERVICE,
-                   H_FIRST, H_LAST, H_LAST_ERROR, H_ROUTING_KEY)
-BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
-                  "x-first-death-reason", "x-delivery-count", "x-last-death-exchange",
-                  "x-last-death-queue", "x-last-death-reason")
+FAILURE_HEADERS = (
+    H_ID,
+    H_KIND,
+    H_EXC_TYPE,
+    H_EXC_MESSAGE,
+    H_TRACEBACK,
+    H_ATTEMPTS,
+    H_SERVICE,
+    H_FIRST,
+    H_LAST,
+    H_LAST_ERROR,
+    H_ROUTING_KEY,
+)
+BROKER_HEADERS = (
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-delivery-count",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+)
 TRACEBACK_LINES = 25
 
 
@@ -87,10 +106,14 @@ class RawMessage:
         )
 
 
-def _publish(producer: Producer, raw: RawMessage, *, exchange: str, routing_key: str,
-             headers: dict[str, Any]) -> None:
-    props = {k: v for k, v in raw.properties.items()
-             if k in ("correlation_id", "message_id", "priority", "reply_to", "timestamp", "type")}
+def _publish(
+    producer: Producer, raw: RawMessage, *, exchange: str, routing_key: str, headers: dict[str, Any]
+) -> None:
+    props = {
+        k: v
+        for k, v in raw.properties.items()
+        if k in ("correlation_id", "message_id", "priority", "reply_to", "timestamp", "type")
+    }
     producer.publish(
         raw.body,
         exchange=exchange,
@@ -109,25 +132,33 @@ def park(producer: Producer, service: str, raw: RawMessage, failure: Failure) ->
     """Publish (confirmed) a copy with the reason to the service's dead-letter queue; its id."""
     dead_letter_id = str(uuid.uuid4())
     headers = {k: v for k, v in raw.headers.items() if k not in FAILURE_HEADERS}
-    headers.update({
-        H_ID: dead_letter_id,
-        H_KIND: failure.kind,
-        H_EXC_TYPE: failure.exception_type,
-        H_EXC_MESSAGE: failure.message[:2000],
-        H_TRACEBACK: trim_traceback(failure.traceback),
-        H_ATTEMPTS: failure.attempts,
-        H_SERVICE: service,
-        H_FIRST: raw.headers.get(H_FIRST) or now_iso(),
-        H_LAST: now_iso(),
-        H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
-    })
-    _publish(producer, raw, exchange=topology.DEAD_LETTER_EXCHANGE.name,
-             routing_key=topology.dead_letter_queue_name(service), headers=headers)
+    headers.update(
+        {
+            H_ID: dead_letter_id,
+            H_KIND: failure.kind,
+            H_EXC_TYPE: failure.exception_type,
+            H_EXC_MESSAGE: failure.message[:2000],
+            H_TRACEBACK: trim_traceback(failure.traceback),
+            H_ATTEMPTS: failure.attempts,
+            H_SERVICE: service,
+            H_FIRST: raw.headers.get(H_FIRST) or now_iso(),
+            H_LAST: now_iso(),
+            H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
+        }
+    )
+    _publish(
+        producer,
+        raw,
+        exchange=topology.DEAD_LETTER_EXCHANGE.name,
+        routing_key=topology.dead_letter_queue_name(service),
+        headers=headers,
+    )
     return dead_letter_id
 
 
-def schedule_retry(producer: Producer, service: str, raw: RawMessage, *, delay: int, attempt: int,
-                   error: str) -> None:
+def schedule_retry(
+    producer: Producer, service: str, raw: RawMessage, *, delay: int, attempt: int, error: str
+) -> None:
     """Publish (confirmed) a copy that comes back to this service's queue only, `delay` s later.
 
     The broker's `x-death` history is dropped: RabbitMQ before 4.0 silently discards a message that
@@ -135,15 +166,21 @@ def schedule_retry(producer: Producer, service: str, raw: RawMessage, *, delay: 
     which a second trip through the same delay level would be (celery#9867).
     """
     headers = {k: v for k, v in raw.headers.items() if k not in BROKER_HEADERS}
-    headers.update({
-        "retries": attempt,
-        H_FIRST: raw.headers.get(H_FIRST) or now_iso(),
-        H_LAST_ERROR: error[:2000],
-        H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
-    })
-    _publish(producer, raw, exchange=level_name(27),
-             routing_key=calculate_routing_key(delay, topology.retry_routing_key(service)),
-             headers=headers)
+    headers.update(
+        {
+            "retries": attempt,
+            H_FIRST: raw.headers.get(H_FIRST) or now_iso(),
+            H_LAST_ERROR: error[:2000],
+            H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
+        }
+    )
+    _publish(
+        producer,
+        raw,
+        exchange=level_name(27),
+        routing_key=calculate_routing_key(delay, topology.retry_routing_key(service)),
+        headers=headers,
+    )
 
 
 # --- the operator's view --------------------------------------------------------------------------
@@ -189,22 +226,38 @@ def describe(raw: RawMessage) -> DeadLetter:
         count = h.get("x-delivery-count")
         reason = {
             "delivery_limit": "redelivered past the queue's delivery limit without an ack: the "
-                              "message kept killing or stalling the worker",
+            "message kept killing or stalling the worker",
             "rejected": "rejected by the worker",
             "expired": "expired before it was handled",
         }.get(broker_reason, broker_reason)
         exc_type, attempts = "", count
         stamp = death.get("time")
         first = last = stamp.isoformat() if isinstance(stamp, datetime) else str(stamp or "")
-        ident = str(raw.properties.get("message_id") or "") or hashlib.sha1(raw.body).hexdigest()[:32]
+        ident = (
+            str(raw.properties.get("message_id") or "")
+            or hashlib.sha1(raw.body, usedforsecurity=False).hexdigest()[:32]
+        )
     return DeadLetter(
-        id=ident, event_type=event_type, event_id=event_id, kind=kind, reason=reason,
-        exception_type=exc_type, traceback=str(h.get(H_TRACEBACK, "")),
+        id=ident,
+        event_type=event_type,
+        event_id=event_id,
+        kind=kind,
+        reason=reason,
+        exception_type=exc_type,
+        traceback=str(h.get(H_TRACEBACK, "")),
         attempts=int(attempts) if isinstance(attempts, int) else None,
-        service=str(h.get(H_SERVICE, "")), first_failure_at=first, last_failure_at=last,
-        routing_key=str(h.get(H_ROUTING_KEY) or raw.routing_key), body=raw.body, headers=h,
+        service=str(h.get(H_SERVICE, "")),
+        first_failure_at=first,
+        last_failure_at=last,
+        routing_key=str(h.get(H_ROUTING_KEY) or raw.routing_key),
+        body=raw.body,
+        headers=h,
         content_type=str(raw.properties.get("content_type", "")),
     )
+
+
+def raw_channel_of(channel: object) -> Any:
+    return channel
 
 
 class DeadLetterQueue:
@@ -221,7 +274,7 @@ class DeadLetterQueue:
     @contextmanager
     def _taken(self, limit: int | None) -> Iterator[tuple[Connection, list[Any]]]:
         with Connection(self.amqp_url, transport_options={"confirm_publish": True}) as conn:
-            reader = conn.channel()
+            reader = raw_channel_of(conn.channel())
             queue = Queue(self.queue, no_declare=True)(reader)
             try:
                 taken: list[Any] = []
@@ -236,10 +289,10 @@ class DeadLetterQueue:
 
     def depth(self) -> int:
         with Connection(self.amqp_url) as conn:
-            _, count, _ = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+            _, count, _ = raw_channel(conn).queue_declare(queue=self.queue, passive=True)
             return int(count)
 
-    def list(self, limit: int = 200) -> list[DeadLetter]:
+    def peek(self, limit: int = 200) -> list[DeadLetter]:
         with self._taken(limit) as (_, taken):
             return [describe(RawMessage.of(m)) for m in taken]
 
@@ -261,11 +314,19 @@ class DeadLetterQueue:
                 letter = describe(raw)
                 if wanted is not None and not any(letter.id.startswith(w) for w in wanted):
                     continue
-                headers = {k: v for k, v in raw.headers.items()
-                           if k not in FAILURE_HEADERS and k not in BROKER_HEADERS}
+                headers = {
+                    k: v
+                    for k, v in raw.headers.items()
+                    if k not in FAILURE_HEADERS and k not in BROKER_HEADERS
+                }
                 headers.update({"retries": 0, H_REPLAYED: now_iso()})
-                _publish(producer, raw, exchange=topology.EVENTS_EXCHANGE.name,
-                         routing_key=topology.retry_routing_key(self.service), headers=headers)
+                _publish(
+                    producer,
+                    raw,
+                    exchange=topology.EVENTS_EXCHANGE.name,
+                    routing_key=topology.retry_routing_key(self.service),
+                    headers=headers,
+                )
                 message.ack()
                 replayed.append(letter)
         return replayed
@@ -273,7 +334,7 @@ class DeadLetterQueue:
     def purge(self, ids: Iterable[str] | None) -> int:
         if ids is None:
             with Connection(self.amqp_url) as conn:
-                return int(conn.default_channel.queue_purge(self.queue) or 0)
+                return int(raw_channel(conn).queue_purge(self.queue) or 0)
         wanted = list(ids)
         count = 0
         with self._taken(None) as (_, taken):

@@ -1,4 +1,8 @@
-"""Handler registry: a handler is a plain typed function of the parsed contract and its envelope."""
+"""Handler registry: a handler is a plain typed function of the parsed contract and its envelope.
+
+A service handles each event type in exactly one version, the one its handler was written for;
+older versions reach it upcast (see `common.contracts.base.upcast`), newer ones are parked.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion
+from common.contracts.base import Contract, UnknownEventType
 from common.contracts.envelope import Envelope
 
 C = TypeVar("C", bound=Contract)
@@ -26,35 +30,36 @@ class HandlerRegistry:
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self._subscriptions: dict[tuple[str, int], Subscription] = {}
+        self._subscriptions: dict[str, Subscription] = {}
 
     def handles(
         self, contract: type[C], *, transient: tuple[type[BaseException], ...] = ()
     ) -> Callable[[Handler[C]], Handler[C]]:
         def register(handler: Handler[C]) -> Handler[C]:
-            key = (contract.event_type, contract.version)
-            if key in self._subscriptions:
-                raise ValueError(f"{self.service} already handles {key[0]} v{key[1]}")
-            self._subscriptions[key] = Subscription(contract, handler, transient)
+            if contract.event_type in self._subscriptions:
+                known = self._subscriptions[contract.event_type].contract.version
+                raise ValueError(
+                    f"{self.service} already handles {contract.event_type} (v{known}): one version "
+                    "per event type; older versions are upcast to it"
+                )
+            self._subscriptions[contract.event_type] = Subscription(contract, handler, transient)
             return handler
 
         return register
 
     def include(self, other: HandlerRegistry) -> None:
         """Handle everything `other` handles too (composing registries, e.g. for test probes)."""
-        for (event_type, version), subscription in other._subscriptions.items():
+        for subscription in other._subscriptions.values():
             self.handles(subscription.contract, transient=subscription.transient)(subscription.handler)
 
     def event_types(self) -> list[str]:
-        return sorted({event_type for event_type, _ in self._subscriptions})
+        return sorted(self._subscriptions)
 
-    def subscription(self, event_type: str, version: int) -> Subscription:
+    def subscriptions(self) -> list[Subscription]:
+        return [self._subscriptions[t] for t in self.event_types()]
+
+    def subscription(self, event_type: str) -> Subscription:
         try:
-            return self._subscriptions[(event_type, version)]
+            return self._subscriptions[event_type]
         except KeyError:
-            versions = sorted(v for t, v in self._subscriptions if t == event_type)
-            if versions:
-                raise UnknownEventVersion(
-                    f"{self.service} handles {event_type} in versions {versions}, not {version}"
-                ) from None
             raise UnknownEventType(f"{self.service} does not handle {event_type!r}") from None

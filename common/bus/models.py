@@ -41,9 +41,7 @@ class OutboxMessage(models.Model):
                 name="outbox_pending_aggregate",
                 condition=Q(status="pending"),
             ),
-            models.Index(
-                fields=["published_at"], name="outbox_published", condition=Q(status="published")
-            ),
+            models.Index(fields=["published_at"], name="outbox_published", condition=Q(status="published")),
             models.Index(fields=["id"], name="outbox_failed", condition=Q(status="failed")),
         ]
 
@@ -74,3 +72,6 @@ class DeadLetter(models.Model):
         managed = False
         verbose_name = "dead letter"
         default_permissions = ("view", "change")
+
+    def __str__(self) -> str:
+        return "dead letter"

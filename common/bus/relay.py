@@ -12,6 +12,7 @@ so one aggregate's events always leave in creation order, whatever the number of
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Min
@@ -66,7 +68,9 @@ class Relay:
     def run(self) -> None:
         waker = Waker(self.config.poll_interval)
         log.info(
-            "relay %s started (batch %d, wake-up %s)", self.config.service, self.config.batch_size,
+            "relay %s started (batch %d, wake-up %s)",
+            self.config.service,
+            self.config.batch_size,
             "LISTEN/NOTIFY" if waker.listening else f"polling every {self.config.poll_interval}s",
         )
         try:
@@ -122,8 +126,9 @@ class Relay:
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(status=Status.PENDING)
             .order_by("id")
-            .only("id", "event_id", "event_type", "aggregate_id", "correlation_id", "causation_id",
-                  "envelope")[:limit]
+            .only(
+                "id", "event_id", "event_type", "aggregate_id", "correlation_id", "causation_id", "envelope"
+            )[:limit]
         )
         if not rows:
             return rows
@@ -152,7 +157,10 @@ class Relay:
         )
 
     def _record(
-        self, rows: list[OutboxMessage], confirmed: list[str], unroutable: dict[str, str],
+        self,
+        rows: list[OutboxMessage],
+        confirmed: list[str],
+        unroutable: dict[str, str],
         nacked: list[str],
     ) -> None:
         by_event = {str(row.event_id): row.id for row in rows}
@@ -213,7 +221,7 @@ class Waker:
 
     def __init__(self, poll_interval: float) -> None:
         self.poll_interval = poll_interval
-        self._listener = None
+        self._listener: Any = None
         self._warned = False
         self._listen()
 
@@ -253,10 +261,8 @@ class Waker:
 
     def close(self) -> None:
         if self._listener is not None:
-            try:
+            with contextlib.suppress(Exception):  # it may already be broken
                 self._listener.close()
-            except Exception:  # noqa: BLE001
-                pass
             self._listener = None
 
 

@@ -13,7 +13,7 @@ from common.bus.failures import Park, RetryLater, is_transient, qualified_name, 
 from common.bus.handlers import HandlerRegistry
 
 
-class EventTask(Task):  # type: ignore[misc]
+class EventTask(Task[Any, str]):
     Request = "common.bus.celery_request:EventRequest"
     acks_late = True
     reject_on_worker_lost = True
@@ -22,7 +22,11 @@ class EventTask(Task):  # type: ignore[misc]
 
 
 def handle_message(
-    registry: HandlerRegistry, args: tuple[Any, ...], kwargs: dict[str, Any], *, task_name: str,
+    registry: HandlerRegistry,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    task_name: str,
     attempt: int,
 ) -> str:
     """Handle one delivery; raise `Park` or `RetryLater` to say what should become of it."""
@@ -48,7 +52,7 @@ def handle_message(
 
 
 def register_event_task(app: Celery, registry: HandlerRegistry, event_type: str) -> None:
-    def consume(self: Task, *args: Any, **kwargs: Any) -> str:
+    def consume(self: Task[Any, str], *args: Any, **kwargs: Any) -> str:
         attempt = int(self.request.retries or 0) + 1
         return handle_message(registry, args, kwargs, task_name=event_type, attempt=attempt)
 

@@ -59,9 +59,7 @@ def dead_letter_queue(service: str) -> Queue:
     )
 
 
-def declare(
-    connection: Connection, service: str, event_types: Iterable[str], *, delivery_limit: int
-) -> None:
+def declare(connection: Connection, service: str, event_types: Iterable[str], *, delivery_limit: int) -> None:
     """Declare everything a consuming service needs; idempotent, safe on every (re)connect."""
     channel = connection.default_channel
     EVENTS_EXCHANGE(channel).declare()

@@ -65,7 +65,7 @@ def create_worker_app(service: str) -> Celery:
     class DeclareTopology(bootsteps.StartStopStep):
         """Declare the DLX and DLQ too (a worker started with -Q declares only its work queue)."""
 
-        requires = {"celery.worker.consumer.connection:Connection"}
+        requires = ("celery.worker.consumer.connection:Connection",)
 
         def start(self, parent: Any) -> None:
             topology.declare(

@@ -5,10 +5,13 @@ from common.contracts.base import (
     UnknownEventType,
     UnknownEventVersion,
     contract_for,
+    latest,
     registered,
+    upcast,
+    versions_of,
 )
 from common.contracts.envelope import Envelope
-from common.contracts.orders import OrderCancelled, OrderLine, OrderPlaced
+from common.contracts.orders import OrderCancelled, OrderLine, OrderPlaced, OrderPlacedV1
 from common.contracts.users import UserCreated, UserDeleted, UserUpdated
 
 __all__ = [
@@ -17,11 +20,15 @@ __all__ = [
     "OrderCancelled",
     "OrderLine",
     "OrderPlaced",
+    "OrderPlacedV1",
     "UnknownEventType",
     "UnknownEventVersion",
     "UserCreated",
     "UserDeleted",
     "UserUpdated",
     "contract_for",
+    "latest",
     "registered",
+    "upcast",
+    "versions_of",
 ]

@@ -1,16 +1,22 @@
-"""Event contracts: typed, frozen value objects, registered by (type, version).
+"""Event contracts: typed, frozen value objects, registered by (type, version), with the upcasters
+that turn an older version's data into the next one.
 
 A contract is the `data` of an envelope. Producers can only publish a registered contract and consumers
 receive the parsed model, never a dict, so a wrong field fails where it is written, not in another
-service.
+service. A released version never changes (the compatibility gate enforces it): a breaking change is a
+new version, plus an upcaster from the previous one so consumers written for the new version can still
+read messages of the old one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+Data = dict[str, Any]
+Upcaster = Callable[[Data], Data]
 
 
 class Contract(BaseModel):
@@ -20,6 +26,7 @@ class Contract(BaseModel):
 
     event_type: ClassVar[str]
     version: ClassVar[int]
+    producer: ClassVar[str]
 
 
 class UnknownEventType(LookupError):
@@ -27,40 +34,83 @@ class UnknownEventType(LookupError):
 
 
 class UnknownEventVersion(LookupError):
-    """The event type is known, but not in this schema version."""
+    """The event type is known, but not in this schema version (or not reachable from it)."""
 
 
 C = TypeVar("C", bound=type[Contract])
 
-_registry: dict[tuple[str, int], type[Contract]] = {}
+_contracts: dict[tuple[str, int], type[Contract]] = {}
+_upcasters: dict[tuple[str, int], Upcaster] = {}
 
 
-def contract(event_type: str, version: int) -> Callable[[C], C]:
+def contract(event_type: str, version: int, *, producer: str) -> Callable[[C], C]:
     """Register a contract class under its event type and schema version."""
 
     def register(cls: C) -> C:
         key = (event_type, version)
-        if key in _registry and _registry[key] is not cls:
+        if key in _contracts and _contracts[key] is not cls:
             raise ValueError(f"contract {event_type} v{version} is registered twice")
-        cls.event_type = event_type
-        cls.version = version
-        _registry[key] = cls
+        cls.event_type, cls.version, cls.producer = event_type, version, producer
+        _contracts[key] = cls
         return cls
+
+    return register
+
+
+def upcaster(event_type: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register the function turning `event_type` data of `from_version` into `from_version + 1`."""
+
+    def register(function: Upcaster) -> Upcaster:
+        key = (event_type, from_version)
+        if key in _upcasters:
+            raise ValueError(f"{event_type} v{from_version} already has an upcaster")
+        _upcasters[key] = function
+        return function
 
     return register
 
 
 def contract_for(event_type: str, version: int) -> type[Contract]:
     try:
-        return _registry[(event_type, version)]
+        return _contracts[(event_type, version)]
     except KeyError:
-        if any(t == event_type for t, _ in _registry):
-            known = sorted(v for t, v in _registry if t == event_type)
+        known = versions_of(event_type)
+        if known:
             raise UnknownEventVersion(
                 f"{event_type} has no schema version {version} (known: {known})"
             ) from None
         raise UnknownEventType(f"unknown event type {event_type!r}") from None
 
 
+def versions_of(event_type: str) -> list[int]:
+    return sorted(v for t, v in _contracts if t == event_type)
+
+
+def latest(event_type: str) -> type[Contract]:
+    known = versions_of(event_type)
+    if not known:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    return _contracts[(event_type, known[-1])]
+
+
+def upcast(event_type: str, data: Data, *, from_version: int, to_version: int) -> Data:
+    """Data of `from_version` as `to_version` through the registered upcasters (one per step)."""
+    if from_version > to_version:
+        raise UnknownEventVersion(
+            f"{event_type} v{from_version} is newer than v{to_version}, which this consumer was written "
+            "for: deploy the consumer that handles it"
+        )
+    for version in range(from_version, to_version):
+        step = _upcasters.get((event_type, version))
+        if step is None:
+            raise UnknownEventVersion(f"no upcaster from {event_type} v{version} to v{version + 1}")
+        data = step(dict(data))
+    return data
+
+
 def registered() -> dict[tuple[str, int], type[Contract]]:
-    return dict(_registry)
+    return dict(sorted(_contracts.items()))
+
+
+def upcasters() -> dict[tuple[str, int], Upcaster]:
+    return dict(_upcasters)

@@ -16,6 +16,7 @@ Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 Money = Annotated[Decimal, Field(ge=Decimal("0"), max_digits=12, decimal_places=2)]
 MAX_TOTAL = Decimal("999999999999.99")
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Total = Annotated[Decimal, Field(ge=Decimal("0"), le=MAX_TOTAL, max_digits=14, decimal_places=2)]
 
 _email = TypeAdapter(EmailStr)

@@ -14,7 +14,7 @@ from common.contracts.types import Name
 ProfileField = Literal["email", "first_name", "last_name"]
 
 
-@contract("user.created", version=1)
+@contract("user.created", version=1, producer="users")
 class UserCreated(Contract):
     user_id: UUID
     email: EmailStr
@@ -22,7 +22,7 @@ class UserCreated(Contract):
     last_name: Name
 
 
-@contract("user.updated", version=1)
+@contract("user.updated", version=1, producer="users")
 class UserUpdated(Contract):
     """The whole profile after the change, and which fields changed."""
 
@@ -33,7 +33,7 @@ class UserUpdated(Contract):
     changed: tuple[ProfileField, ...] = Field(min_length=1)
 
 
-@contract("user.deleted", version=1)
+@contract("user.deleted", version=1, producer="users")
 class UserDeleted(Contract):
     """The account is gone: replicas keep a tombstone and forget the personal data."""
 

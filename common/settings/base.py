@@ -140,7 +140,7 @@ _retry_window_seconds = sum(
     min(BUS_RETRY_BASE_SECONDS * 2 ** (n - 1), BUS_RETRY_MAX_DELAY_SECONDS) * 1.5
     for n in range(1, BUS_RETRY_MAX_ATTEMPTS)
 )
-if BUS_INBOX_RETENTION_HOURS * 3600 < 2 * _retry_window_seconds + 86400:
+if 2 * _retry_window_seconds + 86400 > BUS_INBOX_RETENTION_HOURS * 3600:
     raise ImproperlyConfigured(
         f"BUS_INBOX_RETENTION_HOURS={BUS_INBOX_RETENTION_HOURS} is too short: it must cover the retry "
         f"window ({_retry_window_seconds / 3600:.1f}h) twice plus a day for replays"
@@ -172,9 +172,7 @@ JWT_DIR = VAR_DIR / "jwt"
 
 def jwt_settings(*, issuer: bool) -> dict[str, Any]:
     public_key = env_secret("JWT_PUBLIC_KEY", file_default=JWT_DIR / "public.pem")
-    private_key = (
-        env_secret("JWT_PRIVATE_KEY", file_default=JWT_DIR / "private.pem") if issuer else None
-    )
+    private_key = env_secret("JWT_PRIVATE_KEY", file_default=JWT_DIR / "private.pem") if issuer else None
     return {
         "ALGORITHM": "RS256",
         "SIGNING_KEY": private_key,

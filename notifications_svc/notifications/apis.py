@@ -11,8 +11,12 @@ from notifications_svc.notifications.models import Notification
 from notifications_svc.notifications.serializers import NotificationOutput
 
 
-@extend_schema_view(get=extend_schema(summary="Your notifications, newest first", responses={
-    200: NotificationOutput(many=True), **errors(400, 401, 404)}))
+@extend_schema_view(
+    get=extend_schema(
+        summary="Your notifications, newest first",
+        responses={200: NotificationOutput(many=True), **errors(400, 401, 404)},
+    )
+)
 class NotificationListApi(generics.ListAPIView[Notification]):
     serializer_class = NotificationOutput
 

@@ -25,13 +25,19 @@ registry = HandlerRegistry("notifications")
 @registry.handles(UserCreated)
 def on_user_created(event: UserCreated, envelope: Envelope) -> None:
     """Welcome the user, at their current address (a newer user.updated may have come first)."""
-    services.apply_contact(user_id=event.user_id, version=envelope.aggregate_version,
-                           email=event.email, first_name=event.first_name)
+    services.apply_contact(
+        user_id=event.user_id,
+        version=envelope.aggregate_version,
+        email=event.email,
+        first_name=event.first_name,
+    )
     contact = services.reachable_contact(event.user_id)
     if contact is None:
         return
     services.notify(
-        contact=contact, kind=Notification.Kind.WELCOME, event_id=envelope.id,
+        contact=contact,
+        kind=Notification.Kind.WELCOME,
+        event_id=envelope.id,
         subject="Welcome aboard",
         body=f"Hi {contact.first_name or 'there'}, your account is ready.",
     )
@@ -39,8 +45,12 @@ def on_user_created(event: UserCreated, envelope: Envelope) -> None:
 
 @registry.handles(UserUpdated)
 def on_user_updated(event: UserUpdated, envelope: Envelope) -> None:
-    services.apply_contact(user_id=event.user_id, version=envelope.aggregate_version,
-                           email=event.email, first_name=event.first_name)
+    services.apply_contact(
+        user_id=event.user_id,
+        version=envelope.aggregate_version,
+        email=event.email,
+        first_name=event.first_name,
+    )
 
 
 @registry.handles(UserDeleted)
@@ -55,9 +65,11 @@ def on_order_placed(event: OrderPlaced, envelope: Envelope) -> None:
         return
     items = sum(line.quantity for line in event.lines)
     services.notify(
-        contact=contact, kind=Notification.Kind.ORDER_PLACED, event_id=envelope.id,
+        contact=contact,
+        kind=Notification.Kind.ORDER_PLACED,
+        event_id=envelope.id,
         subject=f"Order {event.order_id} placed",
-        body=f"We received your order of {items} item(s), total {event.total}.",
+        body=f"We received your order of {items} item(s), total {event.total} {event.currency}.",
     )
 
 
@@ -69,7 +81,9 @@ def on_order_cancelled(event: OrderCancelled, envelope: Envelope) -> None:
     if contact is None:
         return
     services.notify(
-        contact=contact, kind=Notification.Kind.ORDER_CANCELLED, event_id=envelope.id,
+        contact=contact,
+        kind=Notification.Kind.ORDER_CANCELLED,
+        event_id=envelope.id,
         subject=f"Order {event.order_id} cancelled",
         body="Your order has been cancelled" + (" by our team." if event.reason == "operator" else "."),
     )

@@ -23,8 +23,7 @@ def apply_contact(
     *, user_id: UUID, version: int, email: str = "", first_name: str = "", deleted: bool = False
 ) -> Contact | None:
     values = {"email": "", "first_name": ""} if deleted else {"email": email, "first_name": first_name}
-    return apply_version(Contact, key={"user_id": user_id}, version=version, values=values,
-                         delete=deleted)
+    return apply_version(Contact, key={"user_id": user_id}, version=version, values=values, delete=deleted)
 
 
 def reachable_contact(user_id: UUID) -> Contact | None:

@@ -45,8 +45,9 @@ class OrderAdmin(ReadOnlyAdmin):
         cancelled = 0
         for order in queryset.filter(status=Order.Status.PLACED):
             try:
-                services.cancel_order(customer_id=order.customer_id, order_id=order.id,
-                                      reason=Order.CancelReason.OPERATOR)
+                services.cancel_order(
+                    customer_id=order.customer_id, order_id=order.id, reason=Order.CancelReason.OPERATOR
+                )
                 cancelled += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{order.id}: {exc.message}", messages.WARNING)

@@ -19,8 +19,11 @@ from orders_svc.orders.models import Order
 from orders_svc.orders.serializers import OrderOutput, PlaceOrderInput
 
 
-@extend_schema_view(get=extend_schema(summary="Your orders, newest first", responses={
-    200: OrderOutput(many=True), **errors(400, 401, 404)}))
+@extend_schema_view(
+    get=extend_schema(
+        summary="Your orders, newest first", responses={200: OrderOutput(many=True), **errors(400, 401, 404)}
+    )
+)
 class OrderListCreateApi(generics.ListAPIView[Order]):
     serializer_class = OrderOutput
 
@@ -43,8 +46,9 @@ class OrderListCreateApi(generics.ListAPIView[Order]):
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(get=extend_schema(summary="One of your orders", responses={
-    200: OrderOutput, **errors(401, 404)}))
+@extend_schema_view(
+    get=extend_schema(summary="One of your orders", responses={200: OrderOutput, **errors(401, 404)})
+)
 class OrderDetailApi(generics.RetrieveAPIView[Order]):
     serializer_class = OrderOutput
 

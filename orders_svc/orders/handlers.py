@@ -14,21 +14,28 @@ registry = HandlerRegistry("orders")
 
 @registry.handles(UserCreated)
 def on_user_created(event: UserCreated, envelope: Envelope) -> None:
-    apply_version(Customer, key={"id": event.user_id}, version=envelope.aggregate_version,
-                  values={"email": event.email})
+    apply_version(
+        Customer, key={"id": event.user_id}, version=envelope.aggregate_version, values={"email": event.email}
+    )
 
 
 @registry.handles(UserUpdated)
 def on_user_updated(event: UserUpdated, envelope: Envelope) -> None:
     """Also when it arrives before user.created: it carries the whole profile, so the customer is
     known from it, and the older user.created is then ignored."""
-    apply_version(Customer, key={"id": event.user_id}, version=envelope.aggregate_version,
-                  values={"email": event.email})
+    apply_version(
+        Customer, key={"id": event.user_id}, version=envelope.aggregate_version, values={"email": event.email}
+    )
 
 
 @registry.handles(UserDeleted)
 def on_user_deleted(event: UserDeleted, envelope: Envelope) -> None:
     """Tombstone the customer, then cancel what they still had open (order.cancelled for each)."""
-    apply_version(Customer, key={"id": event.user_id}, version=envelope.aggregate_version,
-                  values={"email": ""}, delete=True)
+    apply_version(
+        Customer,
+        key={"id": event.user_id},
+        version=envelope.aggregate_version,
+        values={"email": ""},
+        delete=True,
+    )
     services.cancel_open_orders(customer_id=event.user_id, reason=Order.CancelReason.ACCOUNT_DELETED)

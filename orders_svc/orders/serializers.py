@@ -19,9 +19,7 @@ class LineInput(serializers.Serializer[None]):
 
 
 class PlaceOrderInput(serializers.Serializer[None]):
-    items = serializers.ListField(
-        child=LineInput(), allow_empty=False, min_length=1, max_length=MAX_LINES
-    )
+    items = serializers.ListField(child=LineInput(), allow_empty=False, min_length=1, max_length=MAX_LINES)
 
     def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         total = sum((i["unit_price"] * i["quantity"] for i in items), start=Decimal("0"))
@@ -42,5 +40,5 @@ class OrderOutput(serializers.ModelSerializer[Order]):
 
     class Meta:
         model = Order
-        fields = ("id", "status", "total", "items", "created_at", "updated_at", "cancelled_at")
+        fields = ("id", "status", "total", "currency", "items", "created_at", "updated_at", "cancelled_at")
         read_only_fields = fields

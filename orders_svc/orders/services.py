@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TypedDict
+from typing import Literal, TypedDict
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
@@ -16,6 +17,12 @@ from common.bus.publisher import publish
 from common.contracts import OrderCancelled, OrderPlaced
 from common.contracts import OrderLine as OrderLineContract
 from orders_svc.orders.models import Customer, Order, OrderLine
+
+CANCEL_REASONS: dict[Order.CancelReason, Literal["customer", "account_deleted", "operator"]] = {
+    Order.CancelReason.CUSTOMER: "customer",
+    Order.CancelReason.ACCOUNT_DELETED: "account_deleted",
+    Order.CancelReason.OPERATOR: "operator",
+}
 
 
 class LineInput(TypedDict):
@@ -47,7 +54,7 @@ def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
                 "This account has been deleted.", code="customer_deleted", status=status.HTTP_403_FORBIDDEN
             )
         total = sum((line["unit_price"] * line["quantity"] for line in items), start=Decimal("0"))
-        order = Order.objects.create(customer=customer, total=total)
+        order = Order.objects.create(customer=customer, total=total, currency=settings.ORDER_CURRENCY)
         OrderLine.objects.bulk_create(
             OrderLine(order=order, position=i, **line) for i, line in enumerate(items)
         )
@@ -57,6 +64,7 @@ def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
                 customer_id=customer.id,
                 lines=tuple(OrderLineContract(**line) for line in items),
                 total=total,
+                currency=order.currency,
             ),
             aggregate_id=str(order.id),
             aggregate_version=order.version,
@@ -73,7 +81,8 @@ def cancel_order(*, customer_id: UUID, order_id: UUID, reason: Order.CancelReaso
         if not order.cancellable:
             raise ApplicationError(
                 f"The order is {order.status} and can no longer be cancelled.",
-                code="not_cancellable", status=status.HTTP_409_CONFLICT,
+                code="not_cancellable",
+                status=status.HTTP_409_CONFLICT,
             )
         _cancel(order, reason)
     return order
@@ -97,7 +106,7 @@ def _cancel(order: Order, reason: Order.CancelReason) -> None:
     order.version += 1
     order.save(update_fields=["status", "cancel_reason", "cancelled_at", "version", "updated_at"])
     publish(
-        OrderCancelled(order_id=order.id, customer_id=order.customer_id, reason=reason.value),
+        OrderCancelled(order_id=order.id, customer_id=order.customer_id, reason=CANCEL_REASONS[reason]),
         aggregate_id=str(order.id),
         aggregate_version=order.version,
     )

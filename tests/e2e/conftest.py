@@ -12,8 +12,11 @@ from tests.support.suite import Suite
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     """The running suite, shared by the end-to-end tests that only observe it (no faults)."""
     # Throttling is tested in the users unit tests; here many sign-ups (and the fuzzer) must pass.
-    lenient = {"THROTTLE_LOGIN": "10000/min", "THROTTLE_SIGNUP": "10000/min",
-               "THROTTLE_PASSWORD": "10000/min"}
+    lenient = {
+        "THROTTLE_LOGIN": "10000/min",
+        "THROTTLE_SIGNUP": "10000/min",
+        "THROTTLE_PASSWORD": "10000/min",
+    }
     running = Suite(workdir=Path(tmp_path_factory.mktemp("suite")), settings=lenient)
     try:
         running.setup()

@@ -22,10 +22,14 @@ def notifications(suite: Suite, token: str) -> list[dict[str, Any]]:
 
 def handled_by_notifications(suite: Suite, producer: str, event_type: str, aggregate_id: str) -> bool:
     """Whether notifications has handled the event `producer` published about that aggregate."""
-    published = suite.sql(producer, "SELECT event_id FROM bus_outboxmessage WHERE event_type = %s "
-                          "AND aggregate_id = %s", (event_type, aggregate_id))
-    return bool(published) and bool(suite.sql(
-        "notifications", "SELECT 1 FROM bus_inboxmessage WHERE event_id = %s", (published[0][0],)))
+    published = suite.sql(
+        producer,
+        "SELECT event_id FROM bus_outboxmessage WHERE event_type = %s AND aggregate_id = %s",
+        (event_type, aggregate_id),
+    )
+    return bool(published) and bool(
+        suite.sql("notifications", "SELECT 1 FROM bus_inboxmessage WHERE event_id = %s", (published[0][0],))
+    )
 
 
 def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
@@ -37,8 +41,15 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
     new_email = f"renamed-{uuid.uuid4().hex[:8]}@example.com"
     status, me = suite.call("PATCH", "users", "/api/users/me/", {"email": new_email}, token=token)
     assert status == 200 and me["email"] == new_email
-    wait_for(lambda: suite.sql("notifications", "SELECT email FROM notifications_contact WHERE user_id = %s",
-                               (user_id,)) == [(new_email,)], what="the contact replica to follow")
+    wait_for(
+        lambda: (
+            suite.sql(
+                "notifications", "SELECT email FROM notifications_contact WHERE user_id = %s", (user_id,)
+            )
+            == [(new_email,)]
+        ),
+        what="the contact replica to follow",
+    )
 
     # and place two orders (once orders knows them) and cancel one
     def place() -> dict[str, Any] | None:
@@ -50,8 +61,13 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
     status, cancelled = suite.call("POST", "orders", f"/api/orders/{first['id']}/cancel/", token=token)
     assert status == 200 and cancelled["status"] == "cancelled"
     # (handled concurrently: the cancellation may be notified before the second order)
-    wait_for(lambda: sorted(n["kind"] for n in notifications(suite, token)) ==
-             ["order_cancelled", "order_placed", "order_placed", "welcome"], what="four notifications")
+    wait_for(
+        lambda: (
+            sorted(n["kind"] for n in notifications(suite, token))
+            == ["order_cancelled", "order_placed", "order_placed", "welcome"]
+        ),
+        what="four notifications",
+    )
 
     # and finally delete their account
     before_deletion = notifications(suite, token)
@@ -61,18 +77,25 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
 
     # then orders cancels the remaining order by itself (order.cancelled, reason account_deleted)
     def second_status() -> str | None:
-        status, body = suite.call("GET", "orders", f"/api/orders/{second['id']}/", token=token)
+        _, body = suite.call("GET", "orders", f"/api/orders/{second['id']}/", token=token)
         return body["status"] if body["status"] == "cancelled" else None
 
     wait_for(second_status, what="the chain to cancel the second order")
     # and notifications handled that cancellation and the deletion without writing to anyone
-    wait_for(lambda: handled_by_notifications(suite, "orders", "order.cancelled", second["id"])
-             and handled_by_notifications(suite, "users", "user.deleted", user_id),
-             what="the chain to reach notifications")
+    wait_for(
+        lambda: (
+            handled_by_notifications(suite, "orders", "order.cancelled", second["id"])
+            and handled_by_notifications(suite, "users", "user.deleted", user_id)
+        ),
+        what="the chain to reach notifications",
+    )
     assert notifications(suite, token) == before_deletion
     assert len(suite.mails()) == mails_before
-    assert suite.sql("notifications", "SELECT email, deleted_at IS NOT NULL FROM notifications_contact "
-                     "WHERE user_id = %s", (user_id,)) == [("", True)]
+    assert suite.sql(
+        "notifications",
+        "SELECT email, deleted_at IS NOT NULL FROM notifications_contact WHERE user_id = %s",
+        (user_id,),
+    ) == [("", True)]
     # the welcome went to the first address; everything after the change to the new one
     recipients = {n["kind"]: n["recipient"] for n in before_deletion}
     assert recipients == {"welcome": email, "order_placed": new_email, "order_cancelled": new_email}
@@ -91,23 +114,33 @@ def test_events_out_of_order_straight_to_the_consumers_never_move_replicas_back(
 
     def seen_by_both(envelope: Envelope) -> bool:
         query = "SELECT 1 FROM bus_inboxmessage WHERE event_id = %s"
-        return bool(suite.sql("orders", query, (envelope.id,)) and suite.sql("notifications", query, (envelope.id,)))
+        return bool(
+            suite.sql("orders", query, (envelope.id,)) and suite.sql("notifications", query, (envelope.id,))
+        )
 
     def updated(version: int) -> UserUpdated:
-        return UserUpdated(user_id=user, email=f"v{version}@example.com", first_name="A", last_name="B",
-                           changed=("email",))
+        return UserUpdated(
+            user_id=user, email=f"v{version}@example.com", first_name="A", last_name="B", changed=("email",)
+        )
 
     def replicas() -> list[tuple[Any, ...]]:
-        return (suite.sql("orders", "SELECT email, version, deleted_at IS NOT NULL FROM orders_customer "
-                          "WHERE id = %s", (user,))
-                + suite.sql("notifications", "SELECT email, version, deleted_at IS NOT NULL FROM "
-                            "notifications_contact WHERE user_id = %s", (user,)))
+        return suite.sql(
+            "orders",
+            "SELECT email, version, deleted_at IS NOT NULL FROM orders_customer WHERE id = %s",
+            (user,),
+        ) + suite.sql(
+            "notifications",
+            "SELECT email, version, deleted_at IS NOT NULL FROM notifications_contact WHERE user_id = %s",
+            (user,),
+        )
 
     # user.updated v3 before v2 (and before user.created)
     send(updated(3), 3)
     wait_for(lambda: replicas() == [("v3@example.com", 3, False)] * 2, what="v3 applied")
-    late = [send(updated(2), 2),
-            send(UserCreated(user_id=user, email="v1@example.com", first_name="A", last_name="B"), 1)]
+    late = [
+        send(updated(2), 2),
+        send(UserCreated(user_id=user, email="v1@example.com", first_name="A", last_name="B"), 1),
+    ]
     wait_for(lambda: all(seen_by_both(e) for e in late), what="the late events to be handled")
     assert replicas() == [("v3@example.com", 3, False)] * 2
 

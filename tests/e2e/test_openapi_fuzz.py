@@ -21,12 +21,31 @@ def test_the_api_keeps_its_documented_promises(suite: Suite, service: str, tmp_p
     _, _, token = suite.sign_up(f"fuzz-{service}")
     result = subprocess.run(
         [
-            str(BIN / "st"), "run", suite.url(service, "/api/schema/"), "--url", suite.url(service, ""),
-            "--checks", "all", "--exclude-checks", EXCLUDED, "--max-examples", "40", "--seed", "20261129",
-            "--header", f"Authorization: Bearer {token}", "--output-truncate", "false",
-            "--report", "junit", "--report-dir", str(tmp_path),
+            str(BIN / "st"),
+            "run",
+            suite.url(service, "/api/schema/"),
+            "--url",
+            suite.url(service, ""),
+            "--checks",
+            "all",
+            "--exclude-checks",
+            EXCLUDED,
+            "--max-examples",
+            "40",
+            "--seed",
+            "20261129",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--output-truncate",
+            "false",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path),
         ],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "passed" in result.stdout

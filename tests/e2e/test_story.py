@@ -18,15 +18,19 @@ def kinds(suite: Suite, token: str) -> list[str]:
 
 def test_sign_up_welcome_order_confirmation(suite: Suite) -> None:
     # given a new user
-    user_id, email, token = suite.sign_up("story")
+    _, email, token = suite.sign_up("story")
 
     # then the welcome notification is recorded and its email written
     wait_for(lambda: "welcome" in kinds(suite, token), what="welcome notification")
     assert any(email in m and "Welcome aboard" in m for m in suite.mails())
 
     # when the user places an order (accepted once orders has seen user.created)
-    order = {"items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "9.99"},
-                       {"sku": "SKU-2", "quantity": 1, "unit_price": "0.01"}]}
+    order = {
+        "items": [
+            {"sku": "SKU-1", "quantity": 2, "unit_price": "9.99"},
+            {"sku": "SKU-2", "quantity": 1, "unit_price": "0.01"},
+        ]
+    }
 
     def place() -> tuple[int, dict[str, object]] | None:
         status, body = suite.call("POST", "orders", "/api/orders/", order, token=token)
@@ -50,8 +54,11 @@ def test_unknown_customer_gets_a_clear_conflict(suite: Suite) -> None:
     token = access_token(uuid.uuid4())
     # when it orders
     status, body = suite.call(
-        "POST", "orders", "/api/orders/",
-        {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]}, token=token,
+        "POST",
+        "orders",
+        "/api/orders/",
+        {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]},
+        token=token,
     )
     # then the refusal says why, and that it is worth retrying
     assert status == 409

@@ -42,7 +42,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
         full_env = dict(os.environ, **env)
         full_env[f"{settings.SERVICE_NAME.upper()}_DATABASE_URL"] = database_url_of_this_session()
         process = Process(
-            name, [sys.executable, "manage.py", settings.SERVICE_NAME, *args], full_env,
+            name,
+            [sys.executable, "manage.py", settings.SERVICE_NAME, *args],
+            full_env,
             tmp_path / f"{name}.log",
         ).start()
         started.append(process)

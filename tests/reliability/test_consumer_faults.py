@@ -8,6 +8,7 @@ import os
 import pickle
 import signal
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from common.contracts import Envelope
 from tests.reliability.conftest import PROBE_SETTINGS
 from tests.support.polling import wait_for
 from tests.support.probe.contract import Poked
-from tests.support.processes import wait_log
+from tests.support.processes import Process, wait_log
 from tests.support.suite import Suite
 
 pytestmark = pytest.mark.slow
@@ -46,6 +47,10 @@ def dlq(suite: Suite, service: str) -> str:
     return suite.manage(service, "dlq", "list")
 
 
+def skipped_once(worker: Process, event: str) -> bool:
+    return worker.log().count(f"duplicate {event} skipped") == 1
+
+
 def dead_letter_ids(listing: str) -> list[str]:
     return [line.split()[0] for line in listing.splitlines()[1:-1]]
 
@@ -58,8 +63,10 @@ def test_a_duplicate_publish_has_one_effect(probes: Suite) -> None:
 
     # then both services apply it once and skip the copy
     for service in PROBE_SETTINGS:
-        wait_for(lambda: probes.processes[f"{service}-worker"].log().count(
-            f"duplicate probe.poked {envelope.id} skipped") == 1, what=f"{service} skipping the copy")
+        wait_for(
+            partial(skipped_once, probes.processes[f"{service}-worker"], f"probe.poked {envelope.id}"),
+            what=f"{service} skipping the copy",
+        )
         assert effects(probes, service, key) == 1
 
 
@@ -93,11 +100,16 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
     poison = {
         "not JSON": dict(body=b"{not json", headers=headers()),
         "wrong shape": dict(body=json.dumps({"foo": 1}).encode(), headers=headers()),
-        "wrong type": dict(body=json.dumps([[{**valid, "type": "order.placed", "aggregate_version": "two"}],
-                                            {}, {}]).encode(), headers=headers()),
+        "wrong type": dict(
+            body=json.dumps(
+                [[{**valid, "type": "order.placed", "aggregate_version": "two"}], {}, {}]
+            ).encode(),
+            headers=headers(),
+        ),
         "unknown type": dict(body=json.dumps([[valid], {}, {}]).encode(), headers=headers("user.exploded")),
-        "pickle": dict(body=pickle.dumps([[1], {}, {}]), headers=headers(),
-                       content_type="application/x-python-serialize"),
+        "pickle": dict(
+            body=pickle.dumps([[1], {}, {}]), headers=headers(), content_type="application/x-python-serialize"
+        ),
     }
     for message in poison.values():
         probes.publish(routing_key="order.placed", **message)  # type: ignore[arg-type]
@@ -110,8 +122,10 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
         "unknown type": "[unknown-task] notifications does not handle events of type 'user.exploded'",
         "pickle": "content type 'application/x-python-serialize' refused (JSON only)",
     }
-    listing = wait_for(lambda: (out := dlq(probes, "notifications")).count("\n") >= len(poison) + 1
-                       and out, what="five dead letters")
+    listing = wait_for(
+        lambda: (out := dlq(probes, "notifications")).count("\n") >= len(poison) + 1 and out,
+        what="five dead letters",
+    )
     for name, reason in expected.items():
         assert reason in listing, f"{name}: {reason!r} not in\n{listing}"
     assert "is empty" in dlq(probes, "orders")
@@ -145,14 +159,24 @@ def test_an_always_failing_handler_is_parked_then_replayed_once_fixed(probes: Su
     key = key_of(envelope)
 
     # then after the configured 3 attempts it is parked, with why
-    listing = wait_for(lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
-                       timeout=30, what="the dead letter")
+    listing = wait_for(
+        lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
+        timeout=30,
+        what="the dead letter",
+    )
     assert "[retries-exhausted] gave up after 3 attempts: ProbeTransient" in listing
     assert len(attempts(probes, "orders", key)) == 3 and effects(probes, "orders", key) == 0
     [dead_letter_id] = dead_letter_ids(listing)
     details = probes.manage("orders", "dlq", "show", dead_letter_id[:8])
-    for field in ("ProbeTransient", "first failure:", "last failure:", "attempts:       3",
-                  "service:        orders", "Traceback", str(envelope.id)):
+    for field in (
+        "ProbeTransient",
+        "first failure:",
+        "last failure:",
+        "attempts:       3",
+        "service:        orders",
+        "Traceback",
+        str(envelope.id),
+    ):
         assert field in details, field
 
     # when the cause is fixed and the dead letter replayed
@@ -163,8 +187,10 @@ def test_an_always_failing_handler_is_parked_then_replayed_once_fixed(probes: Su
     wait_for(lambda: effects(probes, "orders", key) == 1, what="the replayed effect")
     assert "is empty" in dlq(probes, "orders")
     probes.publish_event(envelope)
-    wait_for(lambda: f"duplicate probe.poked {envelope.id} skipped" in
-             probes.processes["orders-worker"].log(), what="the copy to be skipped")
+    wait_for(
+        lambda: f"duplicate probe.poked {envelope.id} skipped" in probes.processes["orders-worker"].log(),
+        what="the copy to be skipped",
+    )
     assert effects(probes, "orders", key) == 1
     assert effects(probes, "notifications", key) == 1
 
@@ -175,8 +201,11 @@ def test_a_handler_that_kills_its_process_is_parked_after_the_delivery_limit(pro
     key = key_of(envelope)
 
     # then RabbitMQ parks it after the delivery limit (2 redeliveries: 3 attempts)
-    listing = wait_for(lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
-                       timeout=60, what="the crashing message to be parked")
+    listing = wait_for(
+        lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
+        timeout=60,
+        what="the crashing message to be parked",
+    )
     [dead_letter_id] = dead_letter_ids(listing)
     details = probes.manage("orders", "dlq", "show", dead_letter_id)
     assert "broker:delivery_limit" in details, details
@@ -192,8 +221,11 @@ def test_a_handler_that_kills_its_process_is_parked_after_the_delivery_limit(pro
 
 def test_a_non_transient_error_is_parked_at_once(probes: Suite) -> None:
     envelope = poke(probes, behaviour="error", target="orders")
-    listing = wait_for(lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
-                       timeout=30, what="the dead letter")
+    listing = wait_for(
+        lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
+        timeout=30,
+        what="the dead letter",
+    )
     assert "[error] probe: a deliberate bug" in listing
     assert len(attempts(probes, "orders", key_of(envelope))) == 1
     probes.manage("orders", "dlq", "purge", "--noinput")

@@ -10,6 +10,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from kombu import Connection
 
+from common.bus.broker import raw_channel
+
 BROKER_ROOT = os.environ.get("TEST_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -37,5 +39,5 @@ def amqp_url(vhost: str) -> str:
 
 def queue_depth(url: str, queue: str) -> int:
     with Connection(url) as conn:
-        _, count, _ = conn.default_channel.queue_declare(queue=queue, passive=True)
+        _, count, _ = raw_channel(conn).queue_declare(queue=queue, passive=True)
         return int(count)

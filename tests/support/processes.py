@@ -35,7 +35,11 @@ class Process:
     def start(self) -> Process:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.argv, cwd=ROOT, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
+            self.argv,
+            cwd=ROOT,
+            env=dict(self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -103,7 +107,11 @@ def wait_log(process: Process, text: str, timeout: float = 30.0) -> None:
 def manage(service: str, *args: str, env: Mapping[str, str]) -> str:
     result = subprocess.run(
         [str(BIN / "python"), "manage.py", service, *args],
-        cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     if result.returncode != 0:
         raise AssertionError(f"manage.py {service} {' '.join(args)} failed:\n{result.stderr[-3000:]}")

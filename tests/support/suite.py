@@ -80,8 +80,14 @@ class Suite:
         return self._start(
             f"{service}-api",
             [
-                str(BIN / "gunicorn"), f"{service}_svc.wsgi", "--config", "python:common.gunicorn_conf",
-                "--bind", f"127.0.0.1:{self.ports[service]}", "--threads", "4",
+                str(BIN / "gunicorn"),
+                f"{service}_svc.wsgi",
+                "--config",
+                "python:common.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{self.ports[service]}",
+                "--threads",
+                "4",
             ],
         )
 
@@ -94,17 +100,24 @@ class Suite:
         return self._start(
             name,
             [
-                str(BIN / "celery"), "-A", f"{service}_svc", "worker", "-Q", f"{service}.events",
-                "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip",
-                "-l", "INFO",
+                str(BIN / "celery"),
+                "-A",
+                f"{service}_svc",
+                "worker",
+                "-Q",
+                f"{service}.events",
+                "-n",
+                f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "INFO",
             ],
             env,
         )
 
     def start_relay(self, service: str, name: str | None = None) -> Process:
-        return self._start(
-            name or f"{service}-relay", [str(BIN / "python"), "manage.py", service, "relay"]
-        )
+        return self._start(name or f"{service}-relay", [str(BIN / "python"), "manage.py", service, "relay"])
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         process = Process(name, argv, env or self.env, self.workdir / f"{name}.log").start()
@@ -132,21 +145,36 @@ class Suite:
             return list(cursor.fetchall()) if cursor.description else []
 
     def publish(
-        self, body: bytes, *, routing_key: str, headers: dict[str, Any] | None = None,
-        content_type: str = "application/json", message_id: str | None = None,
+        self,
+        body: bytes,
+        *,
+        routing_key: str,
+        headers: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        message_id: str | None = None,
     ) -> None:
         """Publish raw bytes to the events exchange, confirmed: a producer we do not control."""
         with Connection(self.env["AMQP_URL"], transport_options={"confirm_publish": True}) as conn:
             Producer(conn.default_channel).publish(
-                body, exchange=EVENTS_EXCHANGE, routing_key=routing_key, headers=headers or {},
-                content_type=content_type, content_encoding="utf-8", serializer=None,
-                message_id=message_id, delivery_mode=2,
+                body,
+                exchange=EVENTS_EXCHANGE,
+                routing_key=routing_key,
+                headers=headers or {},
+                content_type=content_type,
+                content_encoding="utf-8",
+                serializer=None,
+                message_id=message_id,
+                delivery_mode=2,
             )
 
     def publish_event(self, envelope: Envelope) -> None:
         message = envelope_message(envelope, origin="test")
-        self.publish(message.body, routing_key=message.routing_key, headers=message.headers,
-                     message_id=message.properties["message_id"])
+        self.publish(
+            message.body,
+            routing_key=message.routing_key,
+            headers=message.headers,
+            message_id=message.properties["message_id"],
+        )
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{p.log()[-4000:]}" for n, p in self.processes.items())
@@ -178,13 +206,13 @@ class Suite:
         email = f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
         password = "S3cure-" + uuid.uuid4().hex
         status, body = self.call(
-            "POST", "users", "/api/users/",
+            "POST",
+            "users",
+            "/api/users/",
             {"email": email, "password": password, "first_name": "Ada", "last_name": "Lovelace"},
         )
         assert status == 201, (status, body)
-        status, tokens = self.call(
-            "POST", "users", "/api/token/", {"email": email, "password": password}
-        )
+        status, tokens = self.call("POST", "users", "/api/token/", {"email": email, "password": password})
         assert status == 200, (status, tokens)
         return str(body["id"]), email, str(tokens["access"])
 

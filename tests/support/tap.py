@@ -31,16 +31,23 @@ class EventTap:
         """Move whatever has arrived into `received`; return everything received so far."""
         bound = self.queue(self.connection.default_channel)
         while (message := bound.get(no_ack=True)) is not None:
-            args, _, _ = json.loads(message.body)
+            args, _, _ = json.loads(message.body or "[[], {}, {}]")
             self.received.append(
-                {"routing_key": message.delivery_info["routing_key"], "headers": message.headers,
-                 "properties": message.properties, "envelope": args[0]}
+                {
+                    "routing_key": message.delivery_info["routing_key"],
+                    "headers": message.headers,
+                    "properties": message.properties,
+                    "envelope": args[0],
+                }
             )
         return self.received
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        return wait_for(lambda: len(self.drain()) >= count and self.received, timeout=timeout,
-                        what=f"{count} event(s) on the tap")
+        return wait_for(
+            lambda: len(self.drain()) >= count and self.received,
+            timeout=timeout,
+            what=f"{count} event(s) on the tap",
+        )
 
     def close(self) -> None:
         self.connection.release()

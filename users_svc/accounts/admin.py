@@ -17,7 +17,7 @@ PROFILE_FIELDS = ("email", "first_name", "last_name")
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     ordering = ("-date_joined",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "date_joined")
     list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")

@@ -13,6 +13,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from common.openapi import errors
 from users_svc.accounts import services
+from users_svc.accounts.models import User
 from users_svc.accounts.serializers import (
     ChangePasswordInput,
     SignUpInput,
@@ -37,18 +38,28 @@ class SignUpApi(APIView):
         return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(summary="Log in: email and password for an access and a refresh token",
-               responses={200: TokenObtainPairView.serializer_class, **errors(400, 401, 429)})
+@extend_schema(
+    summary="Log in: email and password for an access and a refresh token",
+    responses={200: TokenObtainPairView.serializer_class, **errors(400, 401, 429)},
+)
 class TokenApi(TokenObtainPairView):
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "login"
 
 
-@extend_schema(summary="A new access token for a refresh token",
-               responses={200: TokenRefreshView.serializer_class, **errors(400, 401, 429)})
+@extend_schema(
+    summary="A new access token for a refresh token",
+    responses={200: TokenRefreshView.serializer_class, **errors(400, 401, 429)},
+)
 class TokenRefreshApi(TokenRefreshView):
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "login"
+
+
+def me(request: Request) -> User:
+    """The authenticated caller (the view requires authentication)."""
+    assert isinstance(request.user, User)
+    return request.user
 
 
 class MeApi(APIView):
@@ -56,16 +67,17 @@ class MeApi(APIView):
 
     @extend_schema(summary="Your account", responses={200: UserOutput, **errors(401)})
     def get(self, request: Request) -> Response:
-        return Response(UserOutput(request.user).data)
+        return Response(UserOutput(me(request)).data)
 
     @extend_schema(
-        summary="Change your email or name", request=UpdateMeInput,
+        summary="Change your email or name",
+        request=UpdateMeInput,
         responses={200: UserOutput, **errors(400, 401)},
     )
     def patch(self, request: Request) -> Response:
         data = UpdateMeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.update_profile(user_id=request.user.pk, **data.validated_data)
+        user = services.update_profile(user_id=me(request).pk, **data.validated_data)
         return Response(UserOutput(user).data)
 
     @extend_schema(
@@ -73,7 +85,7 @@ class MeApi(APIView):
         responses={204: OpenApiResponse(description="Deleted."), **errors(401)},
     )
     def delete(self, request: Request) -> Response:
-        services.delete_account(user_id=request.user.pk)
+        services.delete_account(user_id=me(request).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -82,11 +94,12 @@ class ChangePasswordApi(APIView):
     throttle_scope = "password"
 
     @extend_schema(
-        summary="Change your password (revokes your refresh tokens)", request=ChangePasswordInput,
+        summary="Change your password (revokes your refresh tokens)",
+        request=ChangePasswordInput,
         responses={204: OpenApiResponse(description="Changed."), **errors(400, 401, 429)},
     )
     def post(self, request: Request) -> Response:
         data = ChangePasswordInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.change_password(user=request.user, **data.validated_data)  # type: ignore[arg-type]
+        services.change_password(user=me(request), **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,8 @@ every event carries the user's new aggregate version."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -37,13 +39,9 @@ def sign_up(*, email: str, password: str, first_name: str, last_name: str) -> Us
     _valid_password(password, User(email=email, first_name=first_name, last_name=last_name))
     try:
         with transaction.atomic():
-            user = User.objects.create_user(
-                email, password, first_name=first_name, last_name=last_name
-            )
+            user = User.objects.create_user(email, password, first_name=first_name, last_name=last_name)
             publish(
-                UserCreated(
-                    user_id=user.id, email=user.email, first_name=first_name, last_name=last_name
-                ),
+                UserCreated(user_id=user.id, email=user.email, first_name=first_name, last_name=last_name),
                 aggregate_id=str(user.id),
                 aggregate_version=user.version,
             )
@@ -53,7 +51,10 @@ def sign_up(*, email: str, password: str, first_name: str, last_name: str) -> Us
 
 
 def update_profile(
-    *, user_id: object, email: str | None = None, first_name: str | None = None,
+    *,
+    user_id: UUID,
+    email: str | None = None,
+    first_name: str | None = None,
     last_name: str | None = None,
 ) -> User:
     """Change what was given; publish `user.updated` with the whole profile if anything changed."""
@@ -76,8 +77,11 @@ def update_profile(
             user.save(update_fields=[*changed, "version"])
             publish(
                 UserUpdated(
-                    user_id=user.id, email=user.email, first_name=user.first_name,
-                    last_name=user.last_name, changed=changed,
+                    user_id=user.id,
+                    email=user.email,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    changed=changed,
                 ),
                 aggregate_id=str(user.id),
                 aggregate_version=user.version,
@@ -100,7 +104,7 @@ def change_password(*, user: User, current_password: str, new_password: str) -> 
         _revoke_refresh_tokens(user)
 
 
-def delete_account(*, user_id: object) -> None:
+def delete_account(*, user_id: UUID) -> None:
     """Delete the user for good; `user.deleted` tells the replicas to forget them."""
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -15,6 +14,7 @@ from kombu import Connection, Producer
 from pytest_django import Settings
 
 from common.bus import deadletters, topology
+from common.bus.broker import raw_channel
 from common.bus.deadletters import DeadLetterQueue, Failure, RawMessage
 from common.bus.wire import envelope_message
 from common.contracts import Envelope, UserCreated
@@ -24,36 +24,44 @@ SERVICE = "orders"  # any consuming service; its queues are declared in this tes
 
 
 @pytest.fixture
-def dlq() -> Iterator[DeadLetterQueue]:
+def dlq() -> DeadLetterQueue:
     with Connection(settings.AMQP_URL) as conn:
         topology.declare(conn, SERVICE, ["user.created"], delivery_limit=3)
         topology.declare(conn, "notifications", ["user.created"], delivery_limit=3)
         for queue in ("orders.events", "orders.events.dlq", "notifications.events"):
-            conn.default_channel.queue_purge(queue)
-    yield DeadLetterQueue(settings.AMQP_URL, SERVICE)
+            raw_channel(conn).queue_purge(queue)
+    return DeadLetterQueue(settings.AMQP_URL, SERVICE)
 
 
 def park_one(reason: str = "boom") -> tuple[str, Envelope]:
     event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")
     envelope = Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1)
     message = envelope_message(envelope, origin="test")
-    raw = RawMessage(body=message.body, headers=message.headers, properties=message.properties,
-                     routing_key="user.created")
+    raw = RawMessage(
+        body=message.body, headers=message.headers, properties=message.properties, routing_key="user.created"
+    )
     with Connection(settings.AMQP_URL, transport_options={"confirm_publish": True}) as conn:
-        parked = deadletters.park(Producer(conn.default_channel), SERVICE, raw,
-                                  Failure("error", "builtins.ValueError", reason, "Traceback…", 4))
+        parked = deadletters.park(
+            Producer(conn.default_channel),
+            SERVICE,
+            raw,
+            Failure("error", "builtins.ValueError", reason, "Traceback…", 4),
+        )
     return parked, envelope
 
 
 def test_parked_messages_carry_why(dlq: DeadLetterQueue) -> None:
     parked, envelope = park_one("the handler exploded")
 
-    [letter] = dlq.list()
+    [letter] = dlq.peek()
 
     assert letter.id == parked
     assert (letter.event_type, letter.event_id) == ("user.created", str(envelope.id))
     assert (letter.kind, letter.exception_type, letter.reason) == (
-        "error", "builtins.ValueError", "the handler exploded")
+        "error",
+        "builtins.ValueError",
+        "the handler exploded",
+    )
     assert letter.attempts == 4 and letter.service == SERVICE
     assert letter.first_failure_at and letter.last_failure_at and letter.traceback
     assert json.loads(letter.body)[0][0]["id"] == str(envelope.id)
@@ -71,7 +79,7 @@ def test_replay_goes_to_the_service_queue_only_with_the_same_event_id(dlq: DeadL
     assert queue_depth(settings.AMQP_URL, "orders.events") == 1
     assert queue_depth(settings.AMQP_URL, "notifications.events") == 0  # never another service
     with Connection(settings.AMQP_URL) as conn:
-        message = conn.default_channel.basic_get("orders.events", no_ack=True)
+        message = raw_channel(conn).basic_get("orders.events", no_ack=True)
     assert message.properties["application_headers"]["id"] == str(envelope.id)
     assert "x-exception-type" not in message.properties["application_headers"]
 
@@ -89,7 +97,7 @@ def test_the_admin_lists_dead_letters_and_replays_a_selection(
     dlq: DeadLetterQueue, settings: Settings
 ) -> None:
     settings.SERVICE_NAME = SERVICE  # the page shows the queue of the service it runs in
-    parked, envelope = park_one("shown in the admin")
+    parked, _ = park_one("shown in the admin")
     other, _ = park_one()
     get_user_model().objects.create_superuser("root@example.com", "S3cure-passphrase")
     client = Client()
@@ -102,5 +110,5 @@ def test_the_admin_lists_dead_letters_and_replays_a_selection(
 
     response = client.post("/admin/bus/deadletter/", {"action": "replay", "ids": [parked]})
     assert response.status_code == 302
-    assert [d.id for d in dlq.list()] == [other]
+    assert [d.id for d in dlq.peek()] == [other]
     assert queue_depth(settings.AMQP_URL, "orders.events") == 1

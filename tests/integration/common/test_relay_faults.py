@@ -41,20 +41,21 @@ def through(proxy: TcpProxy) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def commit_events(
-    count: int, *, aggregates: int, per_transaction: int = 1, prefix: str = "agg"
-) -> list[str]:
+def commit_events(count: int, *, aggregates: int, per_transaction: int = 1, prefix: str = "agg") -> list[str]:
     """Commit `count` events spread over `aggregates` aggregates; return their ids in order."""
-    ids, versions = [], defaultdict(int)
+    ids: list[str] = []
+    versions: defaultdict[str, int] = defaultdict(int)
     for start in range(0, count, per_transaction):
         with transaction.atomic():
             for i in range(start, min(start + per_transaction, count)):
                 aggregate = f"{prefix}-{i % aggregates}"
                 versions[aggregate] += 1
-                event = UserCreated(user_id=uuid.uuid4(), email=f"u{i}@example.com",
-                                    first_name="A", last_name="B")
-                ids.append(str(publish(event, aggregate_id=aggregate,
-                                       aggregate_version=versions[aggregate]).id))
+                event = UserCreated(
+                    user_id=uuid.uuid4(), email=f"u{i}@example.com", first_name="A", last_name="B"
+                )
+                ids.append(
+                    str(publish(event, aggregate_id=aggregate, aggregate_version=versions[aggregate]).id)
+                )
     return ids
 
 

@@ -13,6 +13,7 @@ from kombu.transport.native_delayed_delivery import (
 )
 
 from common.bus import deadletters, topology
+from common.bus.broker import raw_channel
 from common.bus.deadletters import RawMessage
 from common.bus.wire import envelope_message
 from common.contracts import Envelope, UserCreated
@@ -26,11 +27,13 @@ def test_a_retry_passing_a_delay_level_it_went_through_before_comes_back() -> No
         for service in ("orders", "notifications"):
             topology.declare(conn, service, ["user.created"], delivery_limit=3)
             bind_queue_to_native_delayed_delivery_exchange(
-                conn, topology.service_queue(service, ["user.created"], delivery_limit=3))
-            conn.default_channel.queue_purge(topology.queue_name(service))
+                conn, topology.service_queue(service, ["user.created"], delivery_limit=3)
+            )
+            raw_channel(conn).queue_purge(topology.queue_name(service))
         event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")
         message = envelope_message(
-            Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1), origin="t")
+            Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1), origin="t"
+        )
         raw = RawMessage(message.body, message.headers, message.properties, "user.created")
         orders = Queue("orders.events", no_declare=True)(conn.default_channel)
         producer = Producer(conn.default_channel)
@@ -41,11 +44,12 @@ def test_a_retry_passing_a_delay_level_it_went_through_before_comes_back() -> No
             deadletters.schedule_retry(producer, "orders", raw, delay=delay, attempt=attempt, error="x")
 
             # then it is back in orders' queue, and only there, with the attempt count
-            received = wait_for(lambda: orders.get(no_ack=True), timeout=15,
-                                what=f"retry {attempt} back in orders.events")
+            received = wait_for(
+                lambda: orders.get(no_ack=True), timeout=15, what=f"retry {attempt} back in orders.events"
+            )
             raw = RawMessage.of(received)
             assert raw.headers["retries"] == attempt
             assert raw.headers["id"] == message.headers["id"]
             assert raw.headers.get("x-death"), "it really went through a delay queue"
-        _, waiting, _ = conn.default_channel.queue_declare("notifications.events", passive=True)
+        _, waiting, _ = raw_channel(conn).queue_declare("notifications.events", passive=True)
         assert waiting == 0

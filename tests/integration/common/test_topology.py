@@ -11,6 +11,7 @@ import pytest
 from kombu import Connection, Producer
 
 from common.bus import topology
+from common.bus.broker import raw_channel
 from common.bus.wire import envelope_message
 from common.contracts import Envelope, UserCreated
 from tests.support.broker import queue_depth
@@ -26,7 +27,7 @@ def declared() -> Iterator[Connection]:
         for service, types in SUBSCRIPTIONS.items():
             topology.declare(conn, service, types, delivery_limit=3)
         for service in SUBSCRIPTIONS:
-            conn.default_channel.queue_purge(topology.queue_name(service))
+            raw_channel(conn).queue_purge(topology.queue_name(service))
         yield conn
 
 
@@ -36,8 +37,12 @@ def send(conn: Connection, routing_key: str) -> None:
         Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1), origin="test"
     )
     Producer(conn.default_channel).publish(
-        message.body, exchange=topology.EVENTS_EXCHANGE, routing_key=routing_key,
-        headers=message.headers, content_type="application/json", content_encoding="utf-8",
+        message.body,
+        exchange=topology.EVENTS_EXCHANGE,
+        routing_key=routing_key,
+        headers=message.headers,
+        content_type="application/json",
+        content_encoding="utf-8",
     )
 
 
@@ -61,11 +66,12 @@ def test_a_retry_key_reaches_only_its_own_service(declared: Connection) -> None:
 
 
 def test_queues_are_quorum_with_a_declared_dead_letter_queue(declared: Connection) -> None:
-    channel = declared.default_channel
+    channel = raw_channel(declared)
     # declaring again with the same arguments succeeds: the arguments are what the code says
     topology.declare(declared, "orders", SUBSCRIPTIONS["orders"], delivery_limit=3)
     # the dead-letter queue exists (passive declare raises if not)
     channel.queue_declare(queue=topology.dead_letter_queue_name("orders"), passive=True)
     queue = topology.service_queue("orders", ["user.created"], delivery_limit=3)
-    assert queue.queue_arguments["x-queue-type"] == "quorum"
-    assert queue.queue_arguments["x-dead-letter-exchange"] == topology.DEAD_LETTER_EXCHANGE.name
+    arguments = queue.queue_arguments or {}
+    assert arguments["x-queue-type"] == "quorum"
+    assert arguments["x-dead-letter-exchange"] == topology.DEAD_LETTER_EXCHANGE.name

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_sign_up_publishes_user_created(tap: EventTap) -> None:
     response = APIClient().post(
         "/api/users/",
-        {"email": "grace@example.com", "password": "S3cure-passphrase", "first_name": "Grace",
-         "last_name": "Hopper"},
+        {
+            "email": "grace@example.com",
+            "password": "S3cure-passphrase",
+            "first_name": "Grace",
+            "last_name": "Hopper",
+        },
         format="json",
         HTTP_X_CORRELATION_ID="5f0c8a4e-8c55-4a0e-9a43-2a4b1b9d7f10",
     )
@@ -28,8 +32,12 @@ def test_sign_up_publishes_user_created(tap: EventTap) -> None:
     assert envelope["aggregate_id"] == response.json()["id"]
     assert envelope["aggregate_version"] == 1
     assert envelope["correlation_id"] == "5f0c8a4e-8c55-4a0e-9a43-2a4b1b9d7f10"
-    assert envelope["data"] == {"user_id": response.json()["id"], "email": "grace@example.com",
-                                "first_name": "Grace", "last_name": "Hopper"}
+    assert envelope["data"] == {
+        "user_id": response.json()["id"],
+        "email": "grace@example.com",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+    }
 
 
 def test_a_refused_sign_up_publishes_nothing(tap: EventTap) -> None:

@@ -7,7 +7,7 @@ from common.contracts.base import Contract, contract
 Behaviour = Literal["ok", "fail-then-ok", "fail-until-fixed", "crash", "slow", "error"]
 
 
-@contract("probe.poked", version=1)
+@contract("probe.poked", version=1, producer="test")
 class Poked(Contract):
     key: str
     behaviour: Behaviour = "ok"

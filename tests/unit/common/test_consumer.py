@@ -44,7 +44,7 @@ def test_a_valid_message_parses_into_the_contract() -> None:
         (({"id": "x"},), {}, "invalid envelope: id"),
         ((envelope_dict(aggregate_version="two"),), {}, "aggregate_version"),
         ((envelope_dict(type="order.placed"),), {}, "does not match task"),
-        ((envelope_dict(version=2),), {}, "versions [1], not 2"),
+        ((envelope_dict(version=2),), {}, "cannot handle user.created v2: user.created v2 is newer"),
         ((envelope_dict(data={"user_id": "nope"}),), {}, "data does not match its contract: user_id"),
         ((envelope_dict(data={**envelope_dict()["data"], "admin": True}),), {}, "admin"),
     ],
@@ -58,13 +58,13 @@ def test_invalid_messages_are_refused_with_their_reason(
 
 
 def test_a_type_the_service_does_not_handle_is_refused() -> None:
-    with pytest.raises(InvalidMessage, match="does not handle 'user.deleted'"):
+    with pytest.raises(InvalidMessage, match=r"does not handle 'user\.deleted'"):
         parse(registry, (envelope_dict(type="user.deleted"),), {}, task_name="user.deleted")
 
 
 def test_a_registry_refuses_two_handlers_for_one_event() -> None:
     other = HandlerRegistry("other")
     other.handles(UserCreated)(remember)
-    with pytest.raises(ValueError, match="already handles user.created v1"):
+    with pytest.raises(ValueError, match=r"already handles user.created \(v1\)"):
         other.handles(UserCreated)(remember)
     assert other.event_types() == ["user.created"]

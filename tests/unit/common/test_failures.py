@@ -105,14 +105,11 @@ def test_retry_delays_grow_exponentially_with_bounded_jitter_and_a_cap() -> None
     assert retry_delay(1, base=1, maximum=300, rng=rng) == 1  # whole seconds, never below one
 
 
-
 def test_inbox_rows_are_pruned_after_their_retention() -> None:
     old, recent = args_for("old"), args_for("recent")
     run(old)
     run(recent)
-    InboxMessage.objects.filter(event_id=old[0]["id"]).update(
-        handled_at=timezone.now() - timedelta(days=31)
-    )
+    InboxMessage.objects.filter(event_id=old[0]["id"]).update(handled_at=timezone.now() - timedelta(days=31))
 
     assert inbox.prune(older_than=timedelta(days=30)) == 1
     assert [str(i) for i in InboxMessage.objects.values_list("event_id", flat=True)] == [recent[0]["id"]]

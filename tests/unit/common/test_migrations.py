@@ -12,6 +12,8 @@ import pytest
 def test_no_missing_migrations(service: str) -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", service, "makemigrations", "--check", "--dry-run"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -52,7 +52,9 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", "orders", "check"],
         env={"APP_ENV": "production", "PATH": "/usr/bin:/bin", "DJANGO_ALLOWED_HOSTS": "x"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set" in result.stderr

@@ -27,9 +27,13 @@ pytestmark = pytest.mark.django_db
 
 def deliver(event: Contract, aggregate: uuid.UUID, version: int = 1) -> None:
     envelope = Envelope.wrap(event, producer="t", aggregate_id=str(aggregate), aggregate_version=version)
-    handler = {UserCreated: handlers.on_user_created, UserUpdated: handlers.on_user_updated,
-               UserDeleted: handlers.on_user_deleted, OrderPlaced: handlers.on_order_placed,
-               OrderCancelled: handlers.on_order_cancelled}[type(event)]
+    handler = {
+        UserCreated: handlers.on_user_created,
+        UserUpdated: handlers.on_user_updated,
+        UserDeleted: handlers.on_user_deleted,
+        OrderPlaced: handlers.on_order_placed,
+        OrderCancelled: handlers.on_order_cancelled,
+    }[type(event)]
     handler(event, envelope)  # type: ignore[operator]
 
 
@@ -38,14 +42,25 @@ def user_created(user: uuid.UUID, email: str = "ada@example.com") -> None:
 
 
 def user_updated(user: uuid.UUID, version: int, email: str) -> None:
-    deliver(UserUpdated(user_id=user, email=email, first_name="Ada", last_name="L", changed=("email",)),
-            user, version)
+    deliver(
+        UserUpdated(user_id=user, email=email, first_name="Ada", last_name="L", changed=("email",)),
+        user,
+        version,
+    )
 
 
 def order_placed(user: uuid.UUID) -> uuid.UUID:
     order = uuid.uuid4()
-    deliver(OrderPlaced(order_id=order, customer_id=user, total=Decimal("2.00"),
-                        lines=(OrderLine(sku="A", quantity=1, unit_price=Decimal("2.00")),)), order)
+    deliver(
+        OrderPlaced(
+            order_id=order,
+            customer_id=user,
+            total=Decimal("2.00"),
+            currency="EUR",
+            lines=(OrderLine(sku="A", quantity=1, unit_price=Decimal("2.00")),),
+        ),
+        order,
+    )
     return order
 
 
@@ -83,7 +98,10 @@ def test_a_cancelled_order_is_notified() -> None:
     order = order_placed(user)
     order_cancelled(user, order)
     assert list(Notification.objects.order_by("created_at").values_list("kind", flat=True)) == [
-        "welcome", "order_placed", "order_cancelled"]
+        "welcome",
+        "order_placed",
+        "order_cancelled",
+    ]
     assert str(order) in mail.outbox[-1].subject
 
 

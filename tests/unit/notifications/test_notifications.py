@@ -24,10 +24,16 @@ def created(email: str = "ada@example.com") -> tuple[UserCreated, Envelope]:
 
 
 def placed(customer: uuid.UUID) -> tuple[OrderPlaced, Envelope]:
-    event = OrderPlaced(order_id=uuid.uuid4(), customer_id=customer,
-                        lines=(OrderLine(sku="A", quantity=2, unit_price=Decimal("2.50")),),
-                        total=Decimal("5.00"))
-    return event, Envelope.wrap(event, producer="orders", aggregate_id=str(event.order_id), aggregate_version=1)
+    event = OrderPlaced(
+        order_id=uuid.uuid4(),
+        customer_id=customer,
+        lines=(OrderLine(sku="A", quantity=2, unit_price=Decimal("2.50")),),
+        total=Decimal("5.00"),
+        currency="EUR",
+    )
+    return event, Envelope.wrap(
+        event, producer="orders", aggregate_id=str(event.order_id), aggregate_version=1
+    )
 
 
 def test_user_created_stores_the_contact_and_sends_a_welcome() -> None:
@@ -39,7 +45,10 @@ def test_user_created_stores_the_contact_and_sends_a_welcome() -> None:
     assert (contact.user_id, contact.email, contact.version) == (event.user_id, "ada@example.com", 1)
     notification = Notification.objects.get()
     assert (notification.kind, notification.status, notification.recipient) == (
-        "welcome", "sent", "ada@example.com")
+        "welcome",
+        "sent",
+        "ada@example.com",
+    )
     assert notification.sent_at is not None
     [sent] = mail.outbox
     assert sent.to == ["ada@example.com"] and sent.subject == "Welcome aboard"
@@ -64,7 +73,7 @@ def test_order_placed_confirms_to_the_contact() -> None:
     assert confirmation.recipient == "ada@example.com"
     assert str(order.order_id) in confirmation.subject
     assert mail.outbox[-1].to == ["ada@example.com"]
-    assert "total 5.00" in mail.outbox[-1].body
+    assert "total 5.00 EUR" in mail.outbox[-1].body
 
 
 def test_order_placed_before_the_contact_is_known_is_a_transient_failure() -> None:
@@ -86,5 +95,13 @@ def test_callers_list_only_their_own_notifications() -> None:
     body = client.get("/api/notifications/").json()
 
     assert [(n["kind"], n["recipient"]) for n in body["results"]] == [("welcome", "alice@example.com")]
-    assert set(body["results"][0]) == {"id", "kind", "status", "recipient", "subject", "created_at", "sent_at"}
+    assert set(body["results"][0]) == {
+        "id",
+        "kind",
+        "status",
+        "recipient",
+        "subject",
+        "created_at",
+        "sent_at",
+    }
     assert APIClient().get("/api/notifications/").status_code == 401

@@ -26,11 +26,15 @@ def test_every_model_page_opens() -> None:
 def test_replicas_cannot_be_edited_and_orders_are_cancelled_through_the_service() -> None:
     user = uuid.uuid4()
     event = UserCreated(user_id=user, email="a@example.com", first_name="A", last_name="B")
-    on_user_created(event, Envelope.wrap(event, producer="users", aggregate_id=str(user), aggregate_version=1))
+    on_user_created(
+        event, Envelope.wrap(event, producer="users", aggregate_id=str(user), aggregate_version=1)
+    )
     order = place_order(customer_id=user, items=[{"sku": "A", "quantity": 1, "unit_price": Decimal("1.00")}])
     client = admin_client()
 
-    assert client.post(f"/admin/orders/customer/{user}/change/", {"email": "x@example.com"}).status_code == 403
+    assert (
+        client.post(f"/admin/orders/customer/{user}/change/", {"email": "x@example.com"}).status_code == 403
+    )
     assert Customer.objects.get(id=user).email == "a@example.com"
     client.post("/admin/orders/order/", {"action": "cancel_orders", "_selected_action": [str(order.id)]})
     assert Order.objects.get(id=order.id).status == "cancelled"

@@ -18,8 +18,10 @@ from tests.support.tokens import access_token
 
 pytestmark = pytest.mark.django_db
 
-ITEMS = [{"sku": "SKU-1", "quantity": 2, "unit_price": "9.99"},
-         {"sku": "SKU-2", "quantity": 1, "unit_price": "0.01"}]
+ITEMS = [
+    {"sku": "SKU-1", "quantity": 2, "unit_price": "9.99"},
+    {"sku": "SKU-2", "quantity": 1, "unit_price": "0.01"},
+]
 
 
 def known_customer(email: str = "ada@example.com") -> uuid.UUID:
@@ -127,8 +129,18 @@ def test_requests_without_a_valid_token_are_refused(header: str | None) -> None:
 def test_a_token_signed_with_another_key_is_refused() -> None:
     customer = known_customer()
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = jwt.encode({"user_id": str(customer), "token_type": "access", "exp": 4102444800,
-                         "iss": "users", "aud": "suite", "jti": "x"}, other_key, algorithm="RS256")
+    forged = jwt.encode(
+        {
+            "user_id": str(customer),
+            "token_type": "access",
+            "exp": 4102444800,
+            "iss": "users",
+            "aud": "suite",
+            "jti": "x",
+        },
+        other_key,
+        algorithm="RS256",
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
     assert client.get("/api/orders/").status_code == 401

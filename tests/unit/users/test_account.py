@@ -17,8 +17,11 @@ PASSWORD = "S3cure-passphrase"
 
 def signed_up(email: str = "ada@example.com") -> tuple[APIClient, dict[str, Any]]:
     client = APIClient()
-    user = client.post("/api/users/", {"email": email, "password": PASSWORD, "first_name": "Ada",
-                                       "last_name": "Lovelace"}, format="json").json()
+    user = client.post(
+        "/api/users/",
+        {"email": email, "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace"},
+        format="json",
+    ).json()
     tokens = client.post("/api/token/", {"email": email, "password": PASSWORD}, format="json").json()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     client.refresh_token = tokens["refresh"]  # type: ignore[attr-defined]
@@ -34,16 +37,21 @@ def test_me_shows_the_callers_account() -> None:
 def test_patch_changes_the_profile_and_publishes_the_whole_profile_with_what_changed() -> None:
     client, user = signed_up()
 
-    response = client.patch("/api/users/me/", {"email": "Ada.New@Example.com", "first_name": "Augusta"},
-                            format="json")
+    response = client.patch(
+        "/api/users/me/", {"email": "Ada.New@Example.com", "first_name": "Augusta"}, format="json"
+    )
 
     assert response.status_code == 200
     assert response.json()["email"] == "ada.new@example.com"
     [updated] = published("user.updated")
     assert updated["aggregate_version"] == 2 and updated["aggregate_id"] == user["id"]
-    assert updated["data"] == {"user_id": user["id"], "email": "ada.new@example.com",
-                               "first_name": "Augusta", "last_name": "Lovelace",
-                               "changed": ["email", "first_name"]}
+    assert updated["data"] == {
+        "user_id": user["id"],
+        "email": "ada.new@example.com",
+        "first_name": "Augusta",
+        "last_name": "Lovelace",
+        "changed": ["email", "first_name"],
+    }
 
 
 def test_patch_without_a_change_publishes_nothing() -> None:
@@ -64,10 +72,19 @@ def test_patch_to_a_taken_email_is_a_400_naming_email_and_changes_nothing() -> N
 
 def test_privileged_fields_in_a_patch_have_no_effect() -> None:
     client, user = signed_up()
-    response = client.patch("/api/users/me/", {
-        "is_staff": True, "is_superuser": True, "is_active": False, "version": 99, "password": "x",
-        "id": "00000000-0000-0000-0000-000000000001", "date_joined": "2000-01-01T00:00:00Z",
-    }, format="json")
+    response = client.patch(
+        "/api/users/me/",
+        {
+            "is_staff": True,
+            "is_superuser": True,
+            "is_active": False,
+            "version": 99,
+            "password": "x",
+            "id": "00000000-0000-0000-0000-000000000001",
+            "date_joined": "2000-01-01T00:00:00Z",
+        },
+        format="json",
+    )
     assert response.status_code == 200
     stored = User.objects.get(id=user["id"])
     assert (stored.is_staff, stored.is_superuser, stored.is_active, stored.version) == (False, False, True, 1)
@@ -90,28 +107,57 @@ def test_delete_removes_the_account_publishes_user_deleted_and_refuses_the_token
 
 def test_change_password_checks_the_current_one_and_revokes_refresh_tokens() -> None:
     client, _ = signed_up()
-    wrong = client.post("/api/users/me/password/", {"current_password": "nope", "new_password": "N3w-passphrase!"},
-                        format="json")
+    wrong = client.post(
+        "/api/users/me/password/",
+        {"current_password": "nope", "new_password": "N3w-passphrase!"},
+        format="json",
+    )
     assert wrong.status_code == 400 and "current_password" in wrong.json()
-    weak = client.post("/api/users/me/password/", {"current_password": PASSWORD, "new_password": "123"},
-                       format="json")
+    weak = client.post(
+        "/api/users/me/password/", {"current_password": PASSWORD, "new_password": "123"}, format="json"
+    )
     assert weak.status_code == 400 and "new_password" in weak.json()
 
-    ok = client.post("/api/users/me/password/", {"current_password": PASSWORD, "new_password": "N3w-passphrase!"},
-                     format="json")
+    ok = client.post(
+        "/api/users/me/password/",
+        {"current_password": PASSWORD, "new_password": "N3w-passphrase!"},
+        format="json",
+    )
 
     assert ok.status_code == 204
-    assert APIClient().post("/api/token/", {"email": "ada@example.com", "password": "N3w-passphrase!"},
-                            format="json").status_code == 200
-    assert APIClient().post("/api/token/", {"email": "ada@example.com", "password": PASSWORD},
-                            format="json").status_code == 401
-    assert APIClient().post("/api/token/refresh/", {"refresh": client.refresh_token},  # type: ignore[attr-defined]
-                            format="json").status_code == 401
+    assert (
+        APIClient()
+        .post("/api/token/", {"email": "ada@example.com", "password": "N3w-passphrase!"}, format="json")
+        .status_code
+        == 200
+    )
+    assert (
+        APIClient()
+        .post("/api/token/", {"email": "ada@example.com", "password": PASSWORD}, format="json")
+        .status_code
+        == 401
+    )
+    assert (
+        APIClient()
+        .post(
+            "/api/token/refresh/",
+            {"refresh": client.refresh_token},  # type: ignore[attr-defined]
+            format="json",
+        )
+        .status_code
+        == 401
+    )
 
 
-@pytest.mark.parametrize(("method", "path"), [("get", "/api/users/me/"), ("patch", "/api/users/me/"),
-                                               ("delete", "/api/users/me/"),
-                                               ("post", "/api/users/me/password/")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/users/me/"),
+        ("patch", "/api/users/me/"),
+        ("delete", "/api/users/me/"),
+        ("post", "/api/users/me/password/"),
+    ],
+)
 def test_account_routes_need_a_token(method: str, path: str) -> None:
     assert getattr(APIClient(), method)(path).status_code == 401
 
@@ -122,8 +168,11 @@ def test_two_users_never_touch_each_others_account() -> None:
 
     assert bob.get("/api/users/me/").json()["email"] == "bob@example.com"
     bob.patch("/api/users/me/", {"first_name": "Mallory"}, format="json")
-    bob.post("/api/users/me/password/", {"current_password": PASSWORD, "new_password": "N3w-passphrase!"},
-             format="json")
+    bob.post(
+        "/api/users/me/password/",
+        {"current_password": PASSWORD, "new_password": "N3w-passphrase!"},
+        format="json",
+    )
     bob.delete("/api/users/me/")
 
     alice_now = User.objects.get(id=alice_data["id"])
@@ -134,8 +183,12 @@ def test_two_users_never_touch_each_others_account() -> None:
 def test_login_is_throttled() -> None:
     signed_up()
     client = APIClient()
-    codes = [client.post("/api/token/", {"email": "ada@example.com", "password": "wrong"}, format="json").status_code
-             for _ in range(12)]
+    codes = [
+        client.post(
+            "/api/token/", {"email": "ada@example.com", "password": "wrong"}, format="json"
+        ).status_code
+        for _ in range(12)
+    ]
     assert 429 in codes
 
 
@@ -147,10 +200,17 @@ def test_admin_profile_changes_and_deletions_publish_events() -> None:
     page = admin.get(f"/admin/accounts/user/{user['id']}/change/")
     assert page.status_code == 200
 
-    admin.post(f"/admin/accounts/user/{user['id']}/change/", {
-        "email": "changed@example.com", "first_name": "Ada", "last_name": "Lovelace", "is_active": "on",
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    })
+    admin.post(
+        f"/admin/accounts/user/{user['id']}/change/",
+        {
+            "email": "changed@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
     [updated] = published("user.updated")
     assert updated["data"]["email"] == "changed@example.com" and updated["data"]["changed"] == ["email"]
 

@@ -20,8 +20,12 @@ def client() -> APIClient:
 
 
 def sign_up(client: APIClient, **overrides: Any) -> Any:
-    body = {"email": "Ada@Example.com", "password": "S3cure-passphrase", "first_name": "Ada",
-            "last_name": "Lovelace"}
+    body = {
+        "email": "Ada@Example.com",
+        "password": "S3cure-passphrase",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+    }
     body.update(overrides)
     return client.post("/api/users/", body, format="json")
 
@@ -79,14 +83,20 @@ def test_privileged_fields_in_the_body_are_ignored(client: APIClient) -> None:
 def test_token_is_rs256_and_verifies_with_the_public_key_alone(client: APIClient) -> None:
     user_id = sign_up(client).json()["id"]
 
-    response = client.post("/api/token/", {"email": "ada@example.com", "password": "S3cure-passphrase"},
-                           format="json")
+    response = client.post(
+        "/api/token/", {"email": "ada@example.com", "password": "S3cure-passphrase"}, format="json"
+    )
 
     assert response.status_code == 200
     tokens = response.json()
     assert jwt.get_unverified_header(tokens["access"])["alg"] == "RS256"
-    claims = jwt.decode(tokens["access"], settings.SIMPLE_JWT["VERIFYING_KEY"], algorithms=["RS256"],
-                        audience="suite", issuer="users")
+    claims = jwt.decode(
+        tokens["access"],
+        str(settings.SIMPLE_JWT["VERIFYING_KEY"]),
+        algorithms=["RS256"],
+        audience="suite",
+        issuer="users",
+    )
     assert claims["user_id"] == user_id
     assert "refresh" in tokens
 

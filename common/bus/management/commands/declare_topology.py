@@ -37,4 +37,3 @@ class Command(BaseCommand):
             raise CommandError(f"cannot reach RabbitMQ at {redacted(settings.AMQP_URL)}: {exc}") from None
         bound = ", ".join(registry.event_types()) or "(no event types yet)"
         self.stdout.write(f"{topology.queue_name(settings.SERVICE_NAME)} bound to: {bound}")
-

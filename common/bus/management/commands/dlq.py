@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def _list(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
         if options["limit"] < 1:
             raise CommandError(f"--limit must be at least 1, got {options['limit']}")
-        letters = dlq.list(limit=options["limit"])
+        letters = dlq.peek(limit=options["limit"])
         if not letters:
             self.stdout.write(f"{dlq.queue} is empty")
             return
@@ -58,11 +58,17 @@ class Command(BaseCommand):
     def _show(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
         letter = self._one(dlq, options["id"])
         rows = [
-            ("id", letter.id), ("event", f"{letter.event_type} {letter.event_id}"),
-            ("service", letter.service), ("kind", letter.kind), ("exception", letter.exception_type),
-            ("reason", letter.reason), ("attempts", letter.attempts),
-            ("first failure", letter.first_failure_at), ("last failure", letter.last_failure_at),
-            ("routing key", letter.routing_key), ("content type", letter.content_type),
+            ("id", letter.id),
+            ("event", f"{letter.event_type} {letter.event_id}"),
+            ("service", letter.service),
+            ("kind", letter.kind),
+            ("exception", letter.exception_type),
+            ("reason", letter.reason),
+            ("attempts", letter.attempts),
+            ("first failure", letter.first_failure_at),
+            ("last failure", letter.last_failure_at),
+            ("routing key", letter.routing_key),
+            ("content type", letter.content_type),
         ]
         for name, value in rows:
             self.stdout.write(f"{name + ':':<15} {value if value not in (None, '') else '-'}")

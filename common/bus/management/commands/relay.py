@@ -24,9 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=settings.BUS_RELAY_BATCH_SIZE)
         parser.add_argument("--poll-interval", type=float, default=settings.BUS_RELAY_POLL_SECONDS)
-        parser.add_argument(
-            "--once", action="store_true", help="publish what is pending now, then exit"
-        )
+        parser.add_argument("--once", action="store_true", help="publish what is pending now, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
