@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SERVICES := users orders notifications
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv run test migrate topology keys superuser clean
+.PHONY: help venv run test migrate topology keys superuser clean contracts contracts-write catalogue lint
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,20 @@ run: venv  ## set up and run the whole suite in the foreground (Ctrl-C stops it)
 
 test: venv  ## set up and run every test against the real RabbitMQ and PostgreSQL
 	@$(PY) -m tests.run $(if $(GROUPS),$(GROUPS)) $(if $(ARGS),-- $(ARGS))
+
+contracts: venv  ## check the committed JSON Schemas and AsyncAPI against the code (drift, breaking changes)
+	@$(PY) manage.py users contracts check
+	@test -d tests/support/asyncapi/node_modules || npm ci --prefix tests/support/asyncapi --no-audit --no-fund --silent
+	@node tests/support/asyncapi/check.mjs docs/asyncapi.yaml
+
+contracts-write: venv  ## regenerate docs/ (JSON Schemas, AsyncAPI); refuses breaking changes to released versions
+	@$(PY) manage.py users contracts write
+
+catalogue: venv  ## print the event catalogue: type, versions, producer, consumers, queue
+	@$(PY) manage.py users contracts catalogue
+
+lint: venv  ## ruff, mypy --strict, import-linter (also part of make test)
+	@$(PY) -m tests.run static
 
 superuser: venv  ## create an admin for one service: make superuser SERVICE=orders
 	@$(PY) manage.py $(or $(SERVICE),users) createsuperuser

@@ -36,6 +36,17 @@ class Group:
     paths: tuple[str, ...]
 
 
+ASYNCAPI_CHECKER = ROOT / "tests" / "support" / "asyncapi"
+# Static checks run first: a type error or a contract break fails fast, before any broker work.
+STATIC_CHECKS: tuple[tuple[str, list[str]], ...] = (
+    ("ruff lint", [sys.executable, "-m", "ruff", "check", "."]),
+    ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
+    ("mypy --strict", [sys.executable, "-m", "mypy", "."]),
+    ("import boundaries", [str(Path(sys.executable).parent / "lint-imports")]),
+    ("contracts: drift and compatibility", [sys.executable, "manage.py", "users", "contracts", "check"]),
+    ("AsyncAPI document", ["node", str(ASYNCAPI_CHECKER / "check.mjs"), "docs/asyncapi.yaml"]),
+)
+
 GROUPS = (
     Group("common", "users_svc.settings", ("tests/unit/common", "tests/integration/common")),
     Group("users", "users_svc.settings", ("tests/unit/users", "tests/integration/users")),
@@ -57,6 +68,25 @@ def preflight() -> None:
     pg_reason = databases.reachable()
     if pg_reason:
         sys.exit(f"PostgreSQL is not reachable at {databases.server_url()}: {pg_reason}")
+
+
+def run_static(base_env: dict[str, str]) -> int:
+    """ruff, mypy, import-linter, the contract gate and the AsyncAPI parser; 0 when all pass."""
+    print("\n=== static: lint, types, import boundaries, contracts", flush=True)
+    if not (ASYNCAPI_CHECKER / "node_modules").exists():
+        install = ["npm", "ci", "--prefix", str(ASYNCAPI_CHECKER), "--no-audit", "--no-fund", "--silent"]
+        if subprocess.call(install, cwd=ROOT) != 0:
+            print("could not install the AsyncAPI parser (npm ci)")
+            return 1
+    failed = 0
+    for name, cmd in STATIC_CHECKS:
+        result = subprocess.run(cmd, cwd=ROOT, env=base_env, capture_output=True, text=True)
+        verdict = "ok" if result.returncode == 0 else "FAILED"
+        print(f"  {name:<38} {verdict}", flush=True)
+        if result.returncode != 0:
+            print((result.stdout + result.stderr)[-6000:])
+            failed += 1
+    return failed
 
 
 def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[str]) -> int:
@@ -85,17 +115,19 @@ def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("groups", nargs="*", help=f"groups: {', '.join(g.name for g in GROUPS)}")
+    parser.add_argument("groups", nargs="*", help=f"groups: static, {', '.join(g.name for g in GROUPS)}")
     argv = sys.argv[1:]
     extra: list[str] = []
     if "--" in argv:
         extra = argv[argv.index("--") + 1 :]
         argv = argv[: argv.index("--")]
     args = parser.parse_args(argv)
-    unknown = set(args.groups) - {g.name for g in GROUPS}
+    unknown = set(args.groups) - {g.name for g in GROUPS} - {"static"}
     if unknown:
         parser.error(f"unknown group(s) {', '.join(sorted(unknown))}")
     chosen = [g for g in GROUPS if not args.groups or g.name in args.groups]
+    if args.groups == ["static"]:
+        chosen = []
     preflight()
 
     run_id = uuid.uuid4().hex[:8]
@@ -113,6 +145,9 @@ def main() -> int:
     )
     results: list[tuple[str, int, float]] = []
     try:
+        if not args.groups or "static" in args.groups:
+            started = time.monotonic()
+            results.append(("static", run_static(base_env), time.monotonic() - started))
         for group in chosen:
             started = time.monotonic()
             code = run_group(group, base_env, prefix, extra)

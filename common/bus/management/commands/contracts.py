@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -20,6 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=("check", "write", "catalogue"))
+        parser.add_argument(
+            "--docs", type=Path, default=catalogue.DOCS_DIR, help="where the committed copies live"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         found = catalogue.consumers()
@@ -27,12 +31,14 @@ class Command(BaseCommand):
             self.stdout.write(catalogue.table(found))
         elif options["action"] == "write":
             try:
-                written = catalogue.write(found)
+                written = catalogue.write(found, options["docs"])
             except ValueError as exc:
                 raise CommandError(f"refusing to write:\n{exc}") from None
             self.stdout.write("\n".join(f"wrote docs/{p}" for p in written) or "docs/ is up to date")
         else:
-            problems = catalogue.check(found)
+            if not options["docs"].is_dir():
+                raise CommandError(f"--docs {options['docs']} is not a directory")
+            problems = catalogue.check(found, options["docs"])
             if problems:
                 raise CommandError("contract check failed:\n  " + "\n  ".join(problems))
             self.stdout.write("contracts: schemas and AsyncAPI match the code; no breaking change")

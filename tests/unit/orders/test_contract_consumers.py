@@ -1,0 +1,21 @@
+"""Consumer contract tests of orders: examples of every version of every event type it consumes,
+generated from the producers' contracts, go through its real parser and handlers."""
+
+from __future__ import annotations
+
+import pytest
+
+from orders_svc.orders.handlers import registry
+from tests.support.contract_examples import check_consumer, published_versions
+
+CONSUMED = [(t, v) for t, v in published_versions() if t in registry.event_types()]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("event_type", "version"), CONSUMED, ids=[f"{t}-v{v}" for t, v in CONSUMED])
+def test_every_published_version_is_readable(event_type: str, version: int) -> None:
+    check_consumer(registry, event_type, version)
+
+
+def test_it_consumes_something() -> None:
+    assert CONSUMED
