@@ -1,8 +1,8 @@
-"""`manage.py <svc> contracts check | write | catalogue` (any service: the catalogue is global).
+"""`manage.py <svc> contracts check | write | export | catalogue` (any service: the catalogue is global).
 
 - check: regenerate the JSON Schemas and the AsyncAPI document and compare with docs/; fail on a
   breaking change to a released version (naming the field) and on drift.
-- write: regenerate docs/ (refusing breaking changes to released versions).
+- write (or export): regenerate docs/ (refusing breaking changes to released versions).
 - catalogue: print type, versions, producer, consumers and queues.
 """
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     help = "Check, write or print the event catalogue (JSON Schemas, AsyncAPI)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=("check", "write", "catalogue"))
+        parser.add_argument("action", choices=("check", "write", "export", "catalogue"))
         parser.add_argument(
             "--docs", type=Path, default=catalogue.DOCS_DIR, help="where the committed copies live"
         )
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         found = catalogue.consumers()
         if options["action"] == "catalogue":
             self.stdout.write(catalogue.table(found))
-        elif options["action"] == "write":
+        elif options["action"] in ("write", "export"):
             try:
                 written = catalogue.write(found, options["docs"])
             except ValueError as exc:
