@@ -6,7 +6,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from common.settings.base import *  # noqa: F403
 from common.settings.base import INSTALLED_APPS as SHARED_APPS
-from common.settings.base import databases, jwt_settings, rest_framework, spectacular
+from common.settings.base import (
+    databases,
+    jwt_settings,
+    logging_config,
+    rest_framework,
+    service_port,
+    spectacular,
+)
 from common.settings.env import env_str
 
 SERVICE_NAME = "orders"
@@ -14,6 +21,9 @@ ROOT_URLCONF = "orders_svc.urls"
 WSGI_APPLICATION = "orders_svc.wsgi.application"
 INSTALLED_APPS = [*SHARED_APPS, "orders_svc.orders"]
 DATABASES = databases(SERVICE_NAME)
+LOGGING = logging_config(SERVICE_NAME)
+WORKER_HTTP_PORT = service_port("WORKER_HTTP_PORT", SERVICE_NAME, 9100)
+RELAY_HTTP_PORT = service_port("RELAY_HTTP_PORT", SERVICE_NAME, 9110)
 
 # Tokens are verified with the users service's public key alone: no call to users, no user table.
 SIMPLE_JWT = jwt_settings(issuer=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,7 @@ def main() -> int:
             code = run_group(group, base_env, prefix, extra)
             results.append((group.name, code, time.monotonic() - started))
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         dropped = databases.drop_databases(prefix) + databases.drop_databases(f"test_{prefix}")
         if dropped:
             print(f"dropped leftover databases: {', '.join(dropped)}")

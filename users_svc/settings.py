@@ -2,7 +2,14 @@
 
 from common.settings.base import *  # noqa: F403
 from common.settings.base import INSTALLED_APPS as SHARED_APPS
-from common.settings.base import databases, jwt_settings, rest_framework, spectacular
+from common.settings.base import (
+    databases,
+    jwt_settings,
+    logging_config,
+    rest_framework,
+    service_port,
+    spectacular,
+)
 from common.settings.env import env_str
 
 SERVICE_NAME = "users"
@@ -17,6 +24,9 @@ INSTALLED_APPS = [
 ]
 AUTH_USER_MODEL = "accounts.User"
 DATABASES = databases(SERVICE_NAME)
+LOGGING = logging_config(SERVICE_NAME)
+WORKER_HTTP_PORT = service_port("WORKER_HTTP_PORT", SERVICE_NAME, 9100)
+RELAY_HTTP_PORT = service_port("RELAY_HTTP_PORT", SERVICE_NAME, 9110)
 
 if APP_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

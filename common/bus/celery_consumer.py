@@ -16,6 +16,8 @@ from kombu.exceptions import ContentDisallowed
 from vine import promise
 
 from common.bus import deadletters
+from common.observability import metrics
+from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.worker")
 
@@ -95,7 +97,12 @@ class EventConsumer(Consumer):
             message.reject_log_error(log, self._connection_errors(), requeue=True)
             return
         message.ack_log_error(log, self._connection_errors())
-        log.error("parked a message in the dead-letter queue as %s: %s", parked_as, failure.message)
+        headers = dict(message.headers or {})
+        task = str(headers.get("task") or "")
+        event_type = task if task in self.app.tasks else "unknown"  # no label per garbage name
+        metrics.DEAD_LETTERED.labels(service=service, type=event_type, kind=failure.kind).inc()
+        with message_context(headers):
+            log.error("parked a message in the dead-letter queue as %s: %s", parked_as, failure.message)
 
     def _connection_errors(self) -> tuple[type[BaseException], ...]:
         return tuple(getattr(self, "connection_errors", ()))

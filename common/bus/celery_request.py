@@ -17,6 +17,8 @@ from celery.worker.request import Request, task_ready  # type: ignore[attr-defin
 
 from common.bus import deadletters
 from common.bus.failures import Park, RetryLater
+from common.observability import metrics
+from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.worker")
 PASS_THROUGH = (WorkerLostError, Terminated, SystemExit, KeyboardInterrupt, MemoryError)
@@ -49,13 +51,21 @@ class EventRequest(Request):
             self.reject(requeue=True)
             return
         self.acknowledge()
-        if isinstance(exc, RetryLater):
-            log.warning("%s %s: %s", self.name, self.id, exc)
-            self.send_event("task-retried", exception=str(exc), traceback=exc_info.traceback)
-            return
-        log.error(
-            "%s %s parked in the dead-letter queue as %s: %s", self.name, self.id, parked_as, failure.message
-        )
+        labels = {"service": service, "type": self.name}
+        with message_context(raw.headers):
+            if isinstance(exc, RetryLater):
+                metrics.RETRIED.labels(**labels).inc()
+                log.warning("%s %s: %s", self.name, self.id, exc)
+                self.send_event("task-retried", exception=str(exc), traceback=exc_info.traceback)
+                return
+            metrics.DEAD_LETTERED.labels(**labels, kind=failure.kind).inc()
+            log.error(
+                "%s %s parked in the dead-letter queue as %s: %s",
+                self.name,
+                self.id,
+                parked_as,
+                failure.message,
+            )
         if send_failed_event:
             self.send_event(
                 "task-failed",

@@ -7,6 +7,7 @@ straight to the dead-letter queue; it is never retried, since it would fail the 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from common.bus import inbox
 from common.bus.handlers import HandlerRegistry, Subscription
 from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion, upcast
 from common.contracts.envelope import Envelope
+from common.observability import metrics
 from common.observability.context import in_flight
 
 log = logging.getLogger(__name__)
@@ -57,14 +59,28 @@ def parse(
     return envelope, subscription, event
 
 
-def dispatch(envelope: Envelope, subscription: Subscription, event: Contract) -> bool:
+def dispatch(envelope: Envelope, subscription: Subscription, event: Contract, *, service: str) -> bool:
     """Run the handler once per event id, in one transaction with its inbox row and whatever it
     writes or publishes. False when the event had been handled already (a duplicate)."""
-    with in_flight(correlation=envelope.correlation_id, causation=envelope.id), transaction.atomic():
-        if not inbox.first_delivery(envelope):
-            log.info("duplicate %s %s skipped", envelope.type, envelope.id)
-            return False
-        subscription.handler(event, envelope)
+    labels = {"service": service, "type": envelope.type}
+    context = in_flight(
+        correlation=envelope.correlation_id,
+        causation=envelope.causation_id,
+        event=envelope.id,
+        kind=envelope.type,
+    )
+    with context:
+        started = time.perf_counter()
+        with transaction.atomic():
+            if not inbox.first_delivery(envelope):
+                log.info("duplicate %s %s skipped", envelope.type, envelope.id)
+                metrics.DUPLICATES.labels(**labels).inc()
+                return False
+            subscription.handler(event, envelope)
+        elapsed = time.perf_counter() - started
+        metrics.HANDLER_DURATION.labels(**labels).observe(elapsed)
+        metrics.CONSUMED.labels(**labels).inc()
+        log.info("handled %s %s in %.1f ms", envelope.type, envelope.id, elapsed * 1000)
     return True
 
 

@@ -33,7 +33,7 @@ def publish(
         aggregate_id=aggregate_id,
         aggregate_version=aggregate_version,
         correlation_id=context.correlation_id.get(),
-        causation_id=context.causation_id.get(),
+        causation_id=context.event_id.get(),  # the event being handled caused this one
     )
     OutboxMessage.objects.using(using).create(
         event_id=envelope.id,

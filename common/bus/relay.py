@@ -31,6 +31,8 @@ from common.bus import inbox, outbox
 from common.bus.amqp_publisher import BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.models import OutboxMessage
 from common.bus.wire import TaskMessage, task_message
+from common.observability import metrics
+from common.observability.context import in_flight
 
 log = logging.getLogger("common.bus.relay")
 Status = OutboxMessage.Status
@@ -58,6 +60,7 @@ class Relay:
             config.amqp_url, confirm_timeout=config.confirm_timeout, name=f"{config.service}-relay"
         )
         self.published_total = 0
+        self.last_cycle = time.monotonic()
         self._outage_since: float | None = None
         self._backoff = 0.5
         self._single_rows_left = 0  # after a refused batch, go row by row to find the culprit
@@ -87,6 +90,7 @@ class Relay:
                     self._sleep(self._next_backoff())
                     continue
                 self._maybe_prune()
+                self.last_cycle = time.monotonic()
                 if count < self.config.batch_size and not self._single_rows_left:
                     self.publisher.keepalive()
                     waker.wait(self.stop)
@@ -163,12 +167,24 @@ class Relay:
         unroutable: dict[str, str],
         nacked: list[str],
     ) -> None:
-        by_event = {str(row.event_id): row.id for row in rows}
+        rows_by_event = {str(row.event_id): row for row in rows}
+        by_event = {event_id: row.id for event_id, row in rows_by_event.items()}
         if confirmed:
             OutboxMessage.objects.filter(id__in=[by_event[e] for e in confirmed]).update(
                 status=Status.PUBLISHED, published_at=timezone.now(), last_error=""
             )
             self.published_total += len(confirmed)
+            for event_id in confirmed:
+                row = rows_by_event[event_id]
+                metrics.PUBLISHED.labels(service=self.config.service, type=row.event_type).inc()
+                if log.isEnabledFor(logging.DEBUG):
+                    with in_flight(
+                        correlation=row.correlation_id,
+                        causation=row.causation_id,
+                        event=row.event_id,
+                        kind=row.event_type,
+                    ):
+                        log.debug("published %s %s", row.event_type, row.event_id)
         for event_id, reason in unroutable.items():
             self._fail([by_event[event_id]], reason)
         if nacked:
@@ -195,6 +211,15 @@ class Relay:
             log.info("relay: pruned %d published outbox row(s) and %d inbox row(s)", pruned, forgotten)
 
     # --- outages --------------------------------------------------------------------------------
+    def not_ready(self) -> str | None:
+        """Why this relay cannot do its job now, or None (its readiness probe)."""
+        if self._outage_since is not None:
+            return f"broker unavailable for {time.monotonic() - self._outage_since:.0f}s"
+        stalled = time.monotonic() - self.last_cycle
+        if stalled > max(60.0, self.config.confirm_timeout * 2):
+            return f"no relay cycle for {stalled:.0f}s"
+        return None
+
     def _outage(self, reason: str) -> None:
         if self._outage_since is None:
             self._outage_since = time.monotonic()

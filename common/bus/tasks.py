@@ -35,7 +35,7 @@ def handle_message(
     except InvalidMessage as exc:
         raise Park("invalid", str(exc), "InvalidMessage") from None
     try:
-        handled = dispatch(envelope, subscription, event)
+        handled = dispatch(envelope, subscription, event, service=registry.service)
     except Exception as exc:
         if not is_transient(exc, subscription.transient):
             raise

@@ -10,23 +10,31 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import django
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
+from django import db
 from django.utils.module_loading import import_string
+from prometheus_client import values
 
 from common.bus import topology
 from common.bus.handlers import HandlerRegistry
+from common.observability.logging import set_role
 
 log = logging.getLogger("common.bus.worker")
 
 
 def create_worker_app(service: str) -> Celery:
+    _metrics_directory(service)  # before anything imports prometheus_client
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"{service}_svc.settings")
     django.setup()  # handlers are plain functions over the ORM: models must be loaded first
     from django.conf import settings
 
+    set_role("worker")
     registry: HandlerRegistry = import_string(settings.EVENT_HANDLERS)
     app = Celery(f"{service}_svc", set_as_current=True)
     queue = topology.service_queue(
@@ -68,6 +76,7 @@ def create_worker_app(service: str) -> Celery:
         requires = ("celery.worker.consumer.connection:Connection",)
 
         def start(self, parent: Any) -> None:
+            _consumer["consumer"] = parent
             topology.declare(
                 parent.connection,
                 service,
@@ -80,4 +89,50 @@ def create_worker_app(service: str) -> Celery:
 
     for event_type in registry.event_types():
         register_event_task(app, registry, event_type)
+    _serve_health_and_metrics(service, settings.AMQP_URL, settings.WORKER_HTTP_PORT)
     return app
+
+
+def _metrics_directory(service: str) -> None:
+    """The pool processes count into files of one directory that the main process exposes; it
+    starts empty, so counts restart with the worker like any other process's."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+    else:
+        path = tempfile.mkdtemp(prefix=f"suite-{service}-worker-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        signals.worker_shutdown.connect(lambda **_: shutil.rmtree(path, ignore_errors=True), weak=False)
+    # The celery command imported prometheus_client (through Flower's plugin) before this ran: make
+    # the metrics created from now on use the shared files.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+_consumer: dict[str, Any] = {}
+
+
+def _serve_health_and_metrics(service: str, amqp_url: str, port: int) -> None:
+    if not port:
+        return
+
+    def ready() -> str | None:
+        consumer = _consumer.get("consumer")
+        connection = getattr(consumer, "connection", None)
+        if connection is None or not connection.connected:
+            return "not connected to the broker"
+        try:
+            db.connection.ensure_connection()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            return f"database: {exc}"
+        finally:
+            db.connection.close()
+        return None
+
+    def start(**_: Any) -> None:
+        from common.observability.http import serve
+        from common.observability.metrics import registry_for
+
+        serve(port, registry_for(service, amqp_url, counters=True), ready)
+
+    signals.worker_ready.connect(start, weak=False)

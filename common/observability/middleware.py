@@ -1,7 +1,9 @@
-"""Start (or continue) a correlation at the HTTP edge."""
+"""Start (or continue) a correlation at the HTTP edge, and log one line per request within it."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Callable
 
@@ -10,6 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from common.observability.context import in_flight
 
 HEADER = "X-Correlation-ID"
+log = logging.getLogger("common.http")
+QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: every few seconds, no news
 
 
 class CorrelationIdMiddleware:
@@ -23,7 +27,16 @@ class CorrelationIdMiddleware:
             correlation = uuid.UUID(request.headers.get(HEADER, ""))
         except ValueError:
             correlation = uuid.uuid4()
+        started = time.perf_counter()
         with in_flight(correlation=correlation, causation=None):
             response = self.get_response(request)
+            if request.path not in QUIET_PATHS:
+                log.info(
+                    "%s %s %d %.1f ms",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    (time.perf_counter() - started) * 1000,
+                )
         response[HEADER] = str(correlation)
         return response

@@ -15,6 +15,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from common.observability.logging import config as log_config
 from common.settings.env import (
     env_bool,
     env_choice,
@@ -240,13 +241,20 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Suite <no-reply@example.com>
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain"))
+# Per-logger levels: LOG_LEVELS="common.bus.relay=DEBUG,celery=WARNING"
+LOG_LEVELS = dict(item.split("=", 1) for item in env_list("LOG_LEVELS", []) if "=" in item)
+
+
+# Health and metrics endpoints of workers (91x1) and relays (911x), 0 = off. Defaults differ per
+# service so that `make run` can run them all on one machine.
+_PORT_OFFSETS = {"users": 1, "orders": 2, "notifications": 3}
+
+
+def service_port(name: str, service: str, base: int) -> int:
+    """`name` from the environment, else `base` + 1/2/3 for users/orders/notifications."""
+    return env_int(name, base + _PORT_OFFSETS.get(service, 0), minimum=0, maximum=65535)
+
+
+def logging_config(service: str) -> dict[str, Any]:
+    return log_config(service, fmt=LOG_FORMAT, level=LOG_LEVEL, levels=LOG_LEVELS)

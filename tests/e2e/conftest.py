@@ -11,13 +11,16 @@ from tests.support.suite import Suite
 @pytest.fixture(scope="session")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     """The running suite, shared by the end-to-end tests that only observe it (no faults)."""
-    # Throttling is tested in the users unit tests; here many sign-ups (and the fuzzer) must pass.
-    lenient = {
+    settings = {
+        # throttling is tested in the users unit tests; here many sign-ups (and the fuzzer) must pass
         "THROTTLE_LOGIN": "10000/min",
         "THROTTLE_SIGNUP": "10000/min",
         "THROTTLE_PASSWORD": "10000/min",
+        # logs as in production, with the relay's line per published event
+        "LOG_FORMAT": "json",
+        "LOG_LEVELS": "common.bus.relay=DEBUG",
     }
-    running = Suite(workdir=Path(tmp_path_factory.mktemp("suite")), settings=lenient)
+    running = Suite(workdir=Path(tmp_path_factory.mktemp("suite")), settings=settings)
     try:
         running.setup()
         running.start()

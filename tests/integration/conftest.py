@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.support.processes import Process
+from tests.support.processes import Process, free_port
 from tests.support.tap import EventTap
 
 
@@ -39,7 +39,8 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     started: list[Process] = []
 
     def start(*args: str, name: str = "proc", **env: str) -> Process:
-        full_env = dict(os.environ, **env)
+        ports = {"RELAY_HTTP_PORT": str(free_port()), "WORKER_HTTP_PORT": str(free_port())}
+        full_env = dict(os.environ, **ports, **env)
         full_env[f"{settings.SERVICE_NAME.upper()}_DATABASE_URL"] = database_url_of_this_session()
         process = Process(
             name,

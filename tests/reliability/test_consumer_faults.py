@@ -15,6 +15,7 @@ import pytest
 
 from common.contracts import Envelope
 from tests.reliability.conftest import PROBE_SETTINGS
+from tests.support.metrics import value
 from tests.support.polling import wait_for
 from tests.support.probe.contract import Poked
 from tests.support.processes import Process, wait_log
@@ -91,6 +92,8 @@ def test_a_worker_killed_mid_handler_applies_the_effect_exactly_once(probes: Sui
 
 
 def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: Suite) -> None:
+    parked_before = probes.metrics("notifications-worker")
+
     # given garbage published straight to the events exchange, where only notifications listens
     def headers(task: str = "order.placed") -> dict[str, Any]:
         return {"task": task, "id": str(uuid.uuid4()), "lang": "py", "retries": 0}
@@ -129,6 +132,29 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
     for name, reason in expected.items():
         assert reason in listing, f"{name}: {reason!r} not in\n{listing}"
     assert "is empty" in dlq(probes, "orders")
+    parked = probes.metrics("notifications-worker")
+    counted = {
+        (kind, kind_type): value(
+            parked, "suite_events_dead_lettered_total", service="notifications", type=kind_type, kind=kind
+        )
+        - value(
+            parked_before,
+            "suite_events_dead_lettered_total",
+            service="notifications",
+            type=kind_type,
+            kind=kind,
+        )
+        for kind, kind_type in (
+            ("undecodable", "order.placed"),
+            ("invalid", "order.placed"),
+            ("unknown-task", "unknown"),
+        )
+    }
+    assert counted == {
+        ("undecodable", "order.placed"): 1,
+        ("invalid", "order.placed"): 3,
+        ("unknown-task", "unknown"): 1,
+    }
 
     # and a good event published after them is handled normally, the worker still running
     after = poke(probes)
@@ -139,6 +165,9 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
 
 def test_a_transient_failure_is_retried_with_growing_delays_in_that_service_only(probes: Suite) -> None:
     # given a handler in orders that fails twice with a transient error, then succeeds
+    retried_before = value(
+        probes.metrics("orders-worker"), "suite_events_retried_total", service="orders", type="probe.poked"
+    )
     envelope = poke(probes, behaviour="fail-then-ok", failures=2, target="orders")
     key = key_of(envelope)
 
@@ -151,6 +180,10 @@ def test_a_transient_failure_is_retried_with_growing_delays_in_that_service_only
     assert len(attempts(probes, "notifications", key)) == 1
     assert effects(probes, "notifications", key) == 1
     assert "is empty" in dlq(probes, "orders")
+    retried = value(
+        probes.metrics("orders-worker"), "suite_events_retried_total", service="orders", type="probe.poked"
+    )
+    assert retried == retried_before + 2
 
 
 def test_an_always_failing_handler_is_parked_then_replayed_once_fixed(probes: Suite) -> None:

@@ -23,6 +23,7 @@ from common.bus.topology import EVENTS_EXCHANGE
 from common.bus.wire import envelope_message
 from common.contracts import Envelope
 from tests.support import broker, databases
+from tests.support.metrics import Sample, scrape
 from tests.support.processes import BIN, Process, free_port, manage, wait_http, wait_log
 
 SERVICES = ("users", "orders", "notifications")
@@ -35,6 +36,7 @@ class Suite:
     vhost: str = ""
     env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    http_ports: dict[str, int] = field(default_factory=dict)  # health/metrics of workers and relays
     processes: dict[str, Process] = field(default_factory=dict)
     db_prefix: str = ""
 
@@ -96,7 +98,10 @@ class Suite:
     ) -> Process:
         """A real `celery worker` of the service (optionally with other Django settings)."""
         name = name or f"{service}-worker"
-        env = dict(self.env, DJANGO_SETTINGS_MODULE=settings_module) if settings_module else None
+        self.http_ports[name] = free_port()
+        env = dict(self.env, WORKER_HTTP_PORT=str(self.http_ports[name]))
+        if settings_module:
+            env["DJANGO_SETTINGS_MODULE"] = settings_module
         return self._start(
             name,
             [
@@ -117,7 +122,24 @@ class Suite:
         )
 
     def start_relay(self, service: str, name: str | None = None) -> Process:
-        return self._start(name or f"{service}-relay", [str(BIN / "python"), "manage.py", service, "relay"])
+        name = name or f"{service}-relay"
+        self.http_ports[name] = free_port()
+        env = dict(self.env, RELAY_HTTP_PORT=str(self.http_ports[name]))
+        return self._start(name, [str(BIN / "python"), "manage.py", service, "relay"], env)
+
+    def metrics(self, process: str) -> Sample:
+        status, text = self.http(process, "/metrics")
+        assert status == 200, text
+        return scrape(text)
+
+    def http(self, process: str, path: str) -> tuple[int, str]:
+        """GET a worker's or relay's health/metrics endpoint."""
+        url = f"http://127.0.0.1:{self.http_ports[process]}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         process = Process(name, argv, env or self.env, self.workdir / f"{name}.log").start()
@@ -183,6 +205,18 @@ class Suite:
     def call(
         self, method: str, service: str, path: str, body: Any = None, token: str | None = None
     ) -> tuple[int, Any]:
+        return self.call_with_headers(method, service, path, body, token=token)
+
+    def call_with_headers(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url(service, path), data=data, method=method)
         request.add_header("Accept", "application/json")
@@ -190,6 +224,8 @@ class Suite:
             request.add_header("Content-Type", "application/json")
         if token:
             request.add_header("Authorization", f"Bearer {token}")
+        for name, header in (headers or {}).items():
+            request.add_header(name, header)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 raw = response.read()

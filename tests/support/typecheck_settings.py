@@ -21,3 +21,5 @@ ROOT_URLCONF = "users_svc.urls"
 EVENT_HANDLERS = "orders_svc.orders.handlers.registry"
 ORDER_CURRENCY = "EUR"
 SIMPLE_JWT: dict[str, object] = {}
+WORKER_HTTP_PORT = 9102
+RELAY_HTTP_PORT = 9112

@@ -142,7 +142,7 @@ def test_publish_outside_a_transaction_is_refused() -> None:
 
 def test_the_correlation_in_flight_travels_to_the_broker(tap: EventTap) -> None:
     correlation, cause = uuid.uuid4(), uuid.uuid4()
-    with in_flight(correlation=correlation, causation=cause), transaction.atomic():
+    with in_flight(correlation=correlation, causation=None, event=cause), transaction.atomic():
         publish(event(), aggregate_id="agg", aggregate_version=1)
 
     relay_pending()

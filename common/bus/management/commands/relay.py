@@ -16,6 +16,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from common.bus.amqp_publisher import BrokerUnavailable
 from common.bus.relay import Relay, RelayConfig
+from common.observability.http import serve
+from common.observability.logging import set_role
+from common.observability.metrics import registry_for
 
 
 class Command(BaseCommand):
@@ -31,6 +34,7 @@ class Command(BaseCommand):
             raise CommandError(f"--batch-size must be at least 1, got {options['batch_size']}")
         if options["poll_interval"] <= 0:
             raise CommandError(f"--poll-interval must be positive, got {options['poll_interval']}")
+        set_role("relay")
         stop = threading.Event()
         relay = Relay(
             RelayConfig(
@@ -60,4 +64,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        if settings.RELAY_HTTP_PORT:
+            registry = registry_for(settings.SERVICE_NAME, settings.AMQP_URL, counters=True)
+            serve(settings.RELAY_HTTP_PORT, registry, relay.not_ready)
         relay.run()

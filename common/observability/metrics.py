@@ -1,0 +1,84 @@
+"""The suite's Prometheus metrics, by service and event type.
+
+Counters are incremented where things happen (relay, consumer, the worker's main process); a worker's
+pool processes share them through prometheus-client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`,
+set up by the worker before anything imports this module). Gauges about state (outbox, dead-letter
+queue) are read from the database and the broker when scraped, so every process reports the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PUBLISHED = Counter(
+    "suite_events_published", "Events the relay published and the broker confirmed.", ["service", "type"]
+)
+CONSUMED = Counter("suite_events_consumed", "Events whose handler ran and committed.", ["service", "type"])
+DUPLICATES = Counter(
+    "suite_events_duplicates", "Deliveries skipped: the event id was already handled.", ["service", "type"]
+)
+RETRIED = Counter(
+    "suite_events_retried", "Transient failures scheduled for a delayed retry.", ["service", "type"]
+)
+DEAD_LETTERED = Counter(
+    "suite_events_dead_lettered",
+    "Messages parked in the service's dead-letter queue, by why.",
+    ["service", "type", "kind"],
+)
+HANDLER_DURATION = Histogram(
+    "suite_handler_duration_seconds",
+    "Time in the handler's transaction, inbox included.",
+    ["service", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class BusStateCollector(Collector):
+    """Outbox and dead-letter queue gauges of one service, computed at scrape time."""
+
+    def __init__(self, service: str, amqp_url: str) -> None:
+        self.service, self.amqp_url = service, amqp_url
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        from common.bus import outbox  # needs the app registry: imported when scraped
+        from common.bus.deadletters import DeadLetterQueue
+
+        state = outbox.state()
+        for name, text, value in (
+            ("suite_outbox_pending", "Committed events not yet published.", state.pending),
+            (
+                "suite_outbox_oldest_pending_age_seconds",
+                "Age of the oldest pending event.",
+                state.oldest_pending_age_seconds,
+            ),
+            ("suite_outbox_failed", "Events that failed to publish for good (see the admin).", state.failed),
+        ):
+            gauge = GaugeMetricFamily(name, text, labels=["service"])
+            gauge.add_metric([self.service], value)
+            yield gauge
+        depth = GaugeMetricFamily(
+            "suite_dead_letter_queue_depth", "Messages waiting in the dead-letter queue.", labels=["service"]
+        )
+        # no broker: no sample, rather than a failed scrape
+        with contextlib.suppress(Exception):
+            depth.add_metric([self.service], DeadLetterQueue(self.amqp_url, self.service).depth())
+        yield depth
+
+
+def registry_for(service: str, amqp_url: str, *, counters: bool) -> CollectorRegistry:
+    """What a process exposes: the bus state, and the counters (all processes of it) if it has any."""
+    registry = CollectorRegistry()
+    registry.register(BusStateCollector(service, amqp_url))
+    if counters:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        else:
+            for collector in (PUBLISHED, CONSUMED, DUPLICATES, RETRIED, DEAD_LETTERED, HANDLER_DURATION):
+                registry.register(collector)
+    return registry
