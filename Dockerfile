@@ -5,5 +5,8 @@ WORKDIR /app
 COPY requirements/ requirements/
 RUN pip install -r requirements/base.txt
 COPY . .
-RUN useradd --uid 10001 --no-create-home app && mkdir -p var && chown app var
+# Admin and API-docs assets, served by WhiteNoise (settings need some key to load; none is kept).
+RUN JWT_PUBLIC_KEY=build-time JWT_PRIVATE_KEY=build-time python manage.py users collectstatic --noinput -v0
+RUN useradd --uid 10001 --no-create-home app \
+    && mkdir -p var /run/jwt /run/jwt-public && chown app var /run/jwt /run/jwt-public
 USER app

@@ -71,3 +71,27 @@ def declare(connection: Connection, service: str, event_types: Iterable[str], *,
 def declare_exchange(connection: Connection) -> None:
     """What a producer needs: the exchange it publishes to."""
     EVENTS_EXCHANGE(connection.default_channel).declare()
+
+
+# --- broker permissions: what each service's RabbitMQ user may touch --------------------------------
+# Celery's own machinery every worker needs: the native delayed-delivery exchanges and queues, the
+# task-event exchange Flower listens to, and the remote-control (pidbox) exchanges.
+_CELERY_SHARED = r"celery_delayed_.*|celeryev|celery\.pidbox|reply\.celery\.pidbox"
+
+
+def permissions(service: str) -> dict[str, str]:
+    """configure / write / read regexes of `service`'s broker user: it may publish to `events`
+    and declare, bind and read only its own queues (its worker's pidbox queue is named
+    `<service>…@host.celery.pidbox`)."""
+    own = rf"{service}\.events|{service}\.events\.dlq|{service}[^@]*@.+\.celery\.pidbox"
+    exchanges = r"events|events\.dlx"
+    everything = f"^({exchanges}|{own}|{_CELERY_SHARED})$"
+    return {"configure": everything, "write": everything, "read": everything}
+
+
+MONITOR_PERMISSIONS = {
+    # Flower: its own auto-delete event queue, remote-control broadcasts and their replies
+    "configure": r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
+    "write": r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
+    "read": r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
+}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import wait_log
 from tests.support.suite import Suite
 
 
@@ -35,3 +36,34 @@ def logs_on_failure(request: pytest.FixtureRequest, suite: Suite) -> Iterator[No
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         print(f"\n===== process logs after {request.node.name} =====\n{suite.logs()}")
+
+
+FLOWER_LOGIN = ("operator", "flower-test-password")
+
+
+@pytest.fixture(scope="session")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    """The suite as compose and Kubernetes run it: production settings, one broker user per service
+    with least privilege, Flower with its monitoring user behind basic auth."""
+    settings = {
+        "APP_ENV": "production",
+        "DJANGO_SECRET_KEY": "e2e-" + "x" * 60,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
+        "LOG_FORMAT": "json",
+        "THROTTLE_LOGIN": "10000/min",
+        "THROTTLE_SIGNUP": "10000/min",
+        # a handler failing transiently is parked at once, so the admin has a dead letter to replay
+        "BUS_RETRY_MAX_ATTEMPTS": "1",
+    }
+    running = Suite(workdir=Path(tmp_path_factory.mktemp("locked")), settings=settings, least_privilege=True)
+    try:
+        running.setup()
+        running.manage("users", "collectstatic", "--noinput", "-v0")
+        running.start()
+        flower = running.start_flower(basic_auth=":".join(FLOWER_LOGIN))
+        wait_log(flower, "Visit me at")
+        yield running
+    finally:
+        running.teardown()

@@ -32,9 +32,27 @@ def delete_vhost(name: str) -> None:
     _rabbitmqctl("delete_vhost", name)
 
 
-def amqp_url(vhost: str) -> str:
+def amqp_url(vhost: str, *, user: str | None = None, password: str | None = None) -> str:
     parts = urlsplit(BROKER_ROOT)
+    if user:
+        parts = parts._replace(
+            netloc=f"{quote(user)}:{quote(password or '')}@{parts.hostname}:{parts.port or 5672}"
+        )
     return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+def create_user(vhost: str, role: str, grants: dict[str, str]) -> tuple[str, str]:
+    """A broker user for `role` (a service, or Flower) with exactly `grants` on `vhost`."""
+    name, password = f"{role}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    _rabbitmqctl("add_user", name, password)
+    _rabbitmqctl("set_permissions", "-p", vhost, name, grants["configure"], grants["write"], grants["read"])
+    if role == "flower":
+        _rabbitmqctl("set_user_tags", name, "monitoring")
+    return name, password
+
+
+def delete_user(name: str) -> None:
+    _rabbitmqctl("delete_user", name)
 
 
 def queue_depth(url: str, queue: str) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from kombu import Connection, Producer
 
+from common.bus import topology
 from common.bus.topology import EVENTS_EXCHANGE
 from common.bus.wire import envelope_message
 from common.contracts import Envelope
@@ -39,6 +40,9 @@ class Suite:
     http_ports: dict[str, int] = field(default_factory=dict)  # health/metrics of workers and relays
     processes: dict[str, Process] = field(default_factory=dict)
     db_prefix: str = ""
+    # least privilege: a broker user per service (and one for Flower), as compose and k8s run them
+    least_privilege: bool = False
+    broker_users: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -61,11 +65,24 @@ class Suite:
             **self.settings,
         )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        if self.least_privilege:
+            for name, grants in [
+                *((s, topology.permissions(s)) for s in SERVICES),
+                ("flower", topology.MONITOR_PERMISSIONS),
+            ]:
+                self.broker_users[name] = broker.create_user(self.vhost, name, grants)
         for service in SERVICES:
             url = databases.create_database(f"{self.db_prefix}{service}")
             self.env[f"{service.upper()}_DATABASE_URL"] = url
-            manage(service, "migrate", "--noinput", "-v0", env=self.env)
-            manage(service, "declare_topology", env=self.env)
+            manage(service, "migrate", "--noinput", "-v0", env=self.env_for(service))
+            manage(service, "declare_topology", env=self.env_for(service))
+
+    def env_for(self, service: str) -> dict[str, str]:
+        """The environment of one service's processes (its own broker user, if least privilege)."""
+        if service not in self.broker_users:
+            return self.env
+        user, password = self.broker_users[service]
+        return dict(self.env, AMQP_URL=broker.amqp_url(self.vhost, user=user, password=password))
 
     def start(self) -> None:
         for service in SERVICES:
@@ -91,6 +108,7 @@ class Suite:
                 "--threads",
                 "4",
             ],
+            self.env_for(service),
         )
 
     def start_worker(
@@ -99,7 +117,7 @@ class Suite:
         """A real `celery worker` of the service (optionally with other Django settings)."""
         name = name or f"{service}-worker"
         self.http_ports[name] = free_port()
-        env = dict(self.env, WORKER_HTTP_PORT=str(self.http_ports[name]))
+        env = dict(self.env_for(service), WORKER_HTTP_PORT=str(self.http_ports[name]))
         if settings_module:
             env["DJANGO_SETTINGS_MODULE"] = settings_module
         return self._start(
@@ -124,7 +142,7 @@ class Suite:
     def start_relay(self, service: str, name: str | None = None) -> Process:
         name = name or f"{service}-relay"
         self.http_ports[name] = free_port()
-        env = dict(self.env, RELAY_HTTP_PORT=str(self.http_ports[name]))
+        env = dict(self.env_for(service), RELAY_HTTP_PORT=str(self.http_ports[name]))
         return self._start(name, [str(BIN / "python"), "manage.py", service, "relay"], env)
 
     def metrics(self, process: str) -> Sample:
@@ -154,11 +172,35 @@ class Suite:
         self.stop()
         if self.vhost:
             broker.delete_vhost(self.vhost)
+        for user, _ in self.broker_users.values():
+            broker.delete_user(user)
         if self.db_prefix:
             databases.drop_databases(self.db_prefix)
 
-    def manage(self, service: str, *args: str) -> str:
-        return manage(service, *args, env=self.env)
+    def manage(self, service: str, *args: str, **env: str) -> str:
+        return manage(service, *args, env=dict(self.env_for(service), **env))
+
+    def start_flower(self, basic_auth: str | None = None) -> Process:
+        """Flower on a free loopback port (with Flower's own broker user, if least privilege)."""
+        self.ports["flower"] = free_port()
+        env = dict(self.env)
+        if "flower" in self.broker_users:
+            user, password = self.broker_users["flower"]
+            env["AMQP_URL"] = broker.amqp_url(self.vhost, user=user, password=password)
+        if basic_auth:
+            env["FLOWER_BASIC_AUTH"] = basic_auth
+        return self._start(
+            "flower",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "common.monitor",
+                "flower",
+                "--address=127.0.0.1",
+                f"--port={self.ports['flower']}",
+            ],
+            env,
+        )
 
     def sql(self, service: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on the service's database (autocommit); rows if it returns any."""

