@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SERVICES := users orders notifications
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv run test migrate topology keys superuser clean contracts contracts-write catalogue lint
+.PHONY: help venv run test bench migrate topology keys superuser clean contracts contracts-write catalogue lint
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ catalogue: venv  ## print the event catalogue: type, versions, producer, consume
 
 lint: venv  ## ruff, mypy --strict, import-linter (also part of make test)
 	@$(PY) -m tests.run static
+
+bench: venv  ## pipeline vs plain Celery vs raw AMQP, on the local RabbitMQ and PostgreSQL (a few minutes)
+	@$(PY) -m common.bus.broker
+	@$(PY) -m bench.run $(if $(REPEAT),--repeat $(REPEAT))
 
 superuser: venv  ## create an admin for one service: make superuser SERVICE=orders
 	@$(PY) manage.py $(or $(SERVICE),users) createsuperuser

@@ -19,6 +19,7 @@ import amqp
 from amqp.exceptions import ChannelError
 from kombu import Connection as KombuConnection
 
+from common.bus.fast_message import EventMessage
 from common.bus.topology import EVENTS_EXCHANGE
 from common.bus.wire import TaskMessage
 
@@ -64,7 +65,7 @@ class ConfirmingPublisher:
         self._channel: Any = None
         self._next_tag = 1
         self._unconfirmed: OrderedDict[int, str] = OrderedDict()
-        self._outcome = BatchOutcome()
+        self._settled: dict[str, str] = {}  # message id -> confirmed | returned | nacked
         self._returned: dict[str, str] = {}
 
     # --- connection -----------------------------------------------------------------------------
@@ -105,13 +106,11 @@ class ConfirmingPublisher:
     # --- confirms -------------------------------------------------------------------------------
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         for message_id in self._settle(delivery_tag, multiple):
-            if message_id in self._returned:
-                self._outcome.unroutable[message_id] = self._returned.pop(message_id)
-            else:
-                self._outcome.confirmed.append(message_id)
+            self._settled[message_id] = "returned" if message_id in self._returned else "confirmed"
 
     def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        self._outcome.nacked.extend(self._settle(delivery_tag, multiple))
+        for message_id in self._settle(delivery_tag, multiple):
+            self._settled[message_id] = "nacked"
 
     def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
         message_id = str(message.properties.get("message_id"))
@@ -134,44 +133,70 @@ class ConfirmingPublisher:
     # --- publishing -----------------------------------------------------------------------------
     def publish(self, messages: Sequence[TaskMessage]) -> BatchOutcome:
         """Send every message, then wait until the broker confirmed (or returned/nacked) each."""
+        return self.wait(self.send(messages))
+
+    def send(self, messages: Sequence[TaskMessage]) -> list[str]:
+        """Send without waiting; the message ids to `wait` for. Several batches may be in flight."""
         if self._conn is None:
             self._connect()
-        self._outcome, self._returned = BatchOutcome(), {}
-        self._unconfirmed.clear()
+        sent = []
         try:
             for message in messages:
-                amqp_message = amqp.Message(
-                    body=message.body, application_headers=message.headers, **message.properties
-                )
+                amqp_message = EventMessage(message.body, headers=message.headers, **message.properties)
                 self._channel.basic_publish(
                     amqp_message,
                     exchange=EVENTS_EXCHANGE.name,
                     routing_key=message.routing_key,
                     mandatory=True,
                 )
-                self._unconfirmed[self._next_tag] = message.properties["message_id"]
+                message_id = message.properties["message_id"]
+                self._unconfirmed[self._next_tag] = message_id
                 self._next_tag += 1
-            self._wait_for_confirms()
+                sent.append(message_id)
         except ChannelError as exc:
-            self.close()
+            self._reset()
             raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
         except (OSError, amqp.exceptions.AMQPError) as exc:
-            self.close()
+            self._reset()
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        return self._outcome
+        return sent
 
-    def _wait_for_confirms(self) -> None:
-        assert self._conn is not None
+    def wait(self, sent: list[str]) -> BatchOutcome:
+        """Until the broker has settled every message of one `send`: its outcome."""
         deadline = time.monotonic() + self.confirm_timeout
-        while self._unconfirmed:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.close()
-                raise BrokerUnavailable(
-                    f"no publisher confirm within {self.confirm_timeout:.0f}s "
-                    f"({len(self._unconfirmed)} unconfirmed)"
-                )
-            try:
-                self._conn.drain_events(timeout=remaining)
-            except TimeoutError:
-                continue
+        try:
+            while any(message_id not in self._settled for message_id in sent):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._conn is None:
+                    self._reset()
+                    raise BrokerUnavailable(
+                        f"no publisher confirm within {self.confirm_timeout:.0f}s "
+                        f"({len(self._unconfirmed)} unconfirmed)"
+                    )
+                try:
+                    self._conn.drain_events(timeout=remaining)
+                except TimeoutError:
+                    continue
+        except ChannelError as exc:
+            self._reset()
+            raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            self._reset()
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        outcome = BatchOutcome()
+        for message_id in sent:
+            status = self._settled.pop(message_id)
+            if status == "confirmed":
+                outcome.confirmed.append(message_id)
+            elif status == "returned":
+                outcome.unroutable[message_id] = self._returned.pop(message_id)
+            else:
+                outcome.nacked.append(message_id)
+        return outcome
+
+    def _reset(self) -> None:
+        """Drop the connection and whatever was in flight on it (those messages stay unconfirmed)."""
+        self.close()
+        self._unconfirmed.clear()
+        self._settled.clear()
+        self._returned.clear()

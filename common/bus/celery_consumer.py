@@ -90,7 +90,7 @@ class EventConsumer(Consumer):
     def _park(self, message: Any, failure: deadletters.Failure) -> None:
         service = self.app.conf.bus_service
         try:
-            with self.app.producer_pool.acquire(block=True, timeout=10) as producer:
+            with deadletters.confirmed_producer(self.app.conf.broker_url) as producer:
                 parked_as = deadletters.park(producer, service, deadletters.RawMessage.of(message), failure)
         except Exception:
             log.exception("could not park a bad message; requeueing it")

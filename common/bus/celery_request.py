@@ -38,7 +38,7 @@ class EventRequest(Request):
         service = self.task.app.conf.bus_service
         raw = deadletters.RawMessage.of(self.message)
         try:
-            with self.task.app.producer_pool.acquire(block=True, timeout=10) as producer:
+            with deadletters.confirmed_producer(self.task.app.conf.broker_url) as producer:
                 if isinstance(exc, RetryLater):
                     deadletters.schedule_retry(
                         producer, service, raw, delay=exc.delay, attempt=exc.attempt, error=exc.cause

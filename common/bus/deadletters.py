@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection, Producer, Queue
+from kombu.pools import producers
 from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
 
 from common.bus import topology
@@ -104,6 +105,16 @@ class RawMessage:
             properties=props,
             routing_key=str((message.delivery_info or {}).get("routing_key", "")),
         )
+
+
+@contextmanager
+def confirmed_producer(amqp_url: str) -> Iterator[Producer]:
+    """A pooled producer whose every publish waits for the broker's confirm: retries and dead
+    letters must be safe before the original is acked. (The worker's own connection does not
+    confirm: its task events, many per message and harmless to lose, must not wait.)"""
+    connection = Connection(amqp_url, transport_options={"confirm_publish": True})
+    with producers[connection].acquire(block=True, timeout=10) as producer:
+        yield producer
 
 
 def _publish(

@@ -31,6 +31,9 @@ class OutboxMessage(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A relay is publishing it; others leave it alone until then."
+    )
 
     class Meta:
         verbose_name = "outbox message"

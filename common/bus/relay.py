@@ -1,10 +1,11 @@
 """The relay: takes committed outbox rows to RabbitMQ, in order, at least once. It also prunes the
 service's outbox and inbox tables, being the one long-running housekeeping process of the service.
 
-One batch = one database transaction: lock pending rows (`FOR UPDATE SKIP LOCKED`, so several relays
-share the work without taking the same row), publish them with pipelined confirms, mark the confirmed
-ones published, commit. A relay that dies mid-batch leaves its rows pending (locks die with it); they
-are published again later and consumers drop the duplicates by event id.
+One batch = three steps, none holding a transaction open: claim pending rows in one statement
+(`FOR UPDATE SKIP LOCKED` while choosing, then a lease in `claimed_until`, so several relays share the
+work without taking the same row), publish them with pipelined confirms, mark the confirmed ones
+published. A relay that dies mid-batch leaves its rows pending under a lease that runs out; they are
+then published again and consumers drop the duplicates by event id.
 
 Per-aggregate order: a batch leaves out an aggregate whose earlier pending row another relay holds,
 so one aggregate's events always leave in creation order, whatever the number of relays.
@@ -15,26 +16,67 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
-from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import F, Min
+from django.db import DatabaseError, close_old_connections, connection
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from common.bus import inbox, outbox
-from common.bus.amqp_publisher import BrokerUnavailable, ConfirmingPublisher, PublishRefused
+from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.models import OutboxMessage
 from common.bus.wire import TaskMessage, task_message
 from common.observability import metrics
 from common.observability.context import in_flight
 
 log = logging.getLogger("common.bus.relay")
+# Batches in flight: the next is read from the database and sent while the broker confirms the last.
+IN_FLIGHT = 2
+
+
+CLAIM = """
+WITH candidates AS (
+    SELECT id, aggregate_id FROM {table}
+    WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < %(now)s)
+    ORDER BY id LIMIT %(limit)s
+    {skip_locked}
+), firsts AS (
+    SELECT aggregate_id, min(id) AS first_id FROM candidates GROUP BY aggregate_id
+), eligible AS (
+    SELECT c.id AS eligible_id FROM candidates c JOIN firsts f ON f.aggregate_id = c.aggregate_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {table} p
+        WHERE p.status = 'pending' AND p.aggregate_id = c.aggregate_id AND p.id < f.first_id
+    )
+)
+UPDATE {table} AS o SET claimed_until = %(until)s, attempts = o.attempts + 1
+FROM eligible WHERE o.id = eligible.eligible_id
+RETURNING id, event_id, event_type, aggregate_id, correlation_id, causation_id, envelope
+"""
+
+
+class Pending(NamedTuple):
+    """What the relay reads of an outbox row: exactly what the message needs (no model instance)."""
+
+    id: int
+    event_id: str
+    event_type: str
+    aggregate_id: str
+    correlation_id: str
+    causation_id: str | None
+    envelope: str
+
+
 Status = OutboxMessage.Status
 NOTIFY_CHANNEL = "bus_outbox"
 
@@ -43,13 +85,24 @@ NOTIFY_CHANNEL = "bus_outbox"
 class RelayConfig:
     service: str
     amqp_url: str
-    batch_size: int = 500
+    batch_size: int = 1000
     poll_interval: float = 1.0
     confirm_timeout: float = 15.0
     max_backoff: float = 30.0
     retention: timedelta = timedelta(days=7)
     inbox_retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
+    # how long a claimed batch is left alone by other relays: past it, a relay that died mid-batch
+    # is assumed dead and its rows are published again
+    lease: timedelta = timedelta(seconds=30)
+
+
+def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:
+    """The relay's own writes (claims, marks, pruning) may be lost in a PostgreSQL crash: a lost mark
+    means a republished event, which consumers drop. So they need not wait for the WAL flush."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
 
 
 class Relay:
@@ -64,6 +117,10 @@ class Relay:
         self._outage_since: float | None = None
         self._backoff = 0.5
         self._single_rows_left = 0  # after a refused batch, go row by row to find the culprit
+        self._flights: deque[tuple[list[Pending], list[str]]] = deque()  # sent, not yet settled
+        self._recorder: Recorder | None = None
+        self._claimer: ThreadPoolExecutor | None = None
+        self._prefetched: Future[list[Pending]] | None = None
         self._last_prune = 0.0
         self._after_publish: Callable[[int], None] = _fault_hook()
 
@@ -76,129 +133,253 @@ class Relay:
             self.config.batch_size,
             "LISTEN/NOTIFY" if waker.listening else f"polling every {self.config.poll_interval}s",
         )
+        self._start_pipeline()
         try:
             while not self.stop.is_set():
                 try:
-                    count = self.relay_once()
+                    claimed = self.step()
                 except BrokerUnavailable as exc:
                     self._outage(str(exc))
                     continue
                 except DatabaseError as exc:
                     log.warning("relay: database error, retrying: %s", exc)
+                    self._abandon_flights()
+                    self._prefetched = None  # its rows' lease runs out
                     close_old_connections()
                     connection.close()
                     self._sleep(self._next_backoff())
                     continue
                 self._maybe_prune()
                 self.last_cycle = time.monotonic()
-                if count < self.config.batch_size and not self._single_rows_left:
+                if not claimed and not self._flights and not self._single_rows_left:
                     self.publisher.keepalive()
                     waker.wait(self.stop)
+            self.drain_flights()
         finally:
+            self._stop_pipeline()
             waker.close()
             self.publisher.close()
             log.info("relay %s stopped; published %d", self.config.service, self.published_total)
 
     def relay_once(self) -> int:
-        """Publish one batch; return how many rows it took (0 when nothing was pending)."""
+        """Publish one batch and settle it before returning (tests, `relay --once`); how many rows
+        it took, 0 when nothing was pending."""
+        claimed = self.step(depth=1)
+        self.drain_flights()
+        return claimed
+
+    def drain(self) -> int:
+        """Publish everything pending now, pipelined as in `run`; how many rows were published."""
+        before = self.published_total
+        self._start_pipeline()
+        try:
+            while self.step() or self._flights:
+                pass
+        finally:
+            self._stop_pipeline()
+        return self.published_total - before
+
+    def step(self, depth: int = IN_FLIGHT) -> int:
+        """Claim and send one batch, then settle the oldest batch in flight once `depth` are: while
+        the broker confirms one batch, the next is read and sent. How many rows were claimed."""
         single = self._single_rows_left > 0
-        with transaction.atomic():
-            rows = self._lock_batch(1 if single else self.config.batch_size)
-            if not rows:
-                self._single_rows_left = 0
-                return 0
+        if single:
+            depth = 1  # isolating a refused row: nothing else in flight
+            self._release_prefetched()
+        rows = (
+            self._take_prefetched()
+            if self._prefetched
+            else self._claim(1 if single else self.config.batch_size)
+        )
+        if rows:
             self._single_rows_left = max(0, self._single_rows_left - 1)
+            if self._claimer is not None and not single:
+                # read the next batch on another connection while this one is sent and confirmed
+                self._prefetched = self._claimer.submit(self._claim_on_own_connection, self.config.batch_size)
             try:
-                outcome = self.publisher.publish([self._message(row) for row in rows])
+                sent = self.publisher.send([self._message(row) for row in rows])
             except PublishRefused as exc:
-                if not single:
-                    log.warning("relay: broker refused a batch (%s); retrying row by row", exc)
-                    self._single_rows_left = len(rows)
-                    return len(rows)
-                self._fail([rows[0].id], f"refused by the broker: {exc}")
-                return 1
-            self._after_publish(len(outcome.confirmed))
+                self._refused(rows, single, exc)
+                return len(rows)
+            except BrokerUnavailable:
+                self._release(rows)
+                self._abandon_flights()
+                self._release_prefetched()
+                raise
+            self._flights.append((rows, sent))
+        elif single:
+            self._single_rows_left = 0
+        if self._flights and (len(self._flights) >= depth or not rows):
+            self._settle_oldest()
+        return len(rows)
+
+    def _claim_on_own_connection(self, limit: int) -> list[Pending]:
+        try:
+            return self._claim(limit)
+        finally:
+            close_old_connections()
+
+    def _take_prefetched(self) -> list[Pending]:
+        future, self._prefetched = self._prefetched, None
+        assert future is not None
+        return future.result()
+
+    def _release_prefetched(self) -> None:
+        if self._prefetched is not None:
+            with contextlib.suppress(DatabaseError):
+                self._release(self._take_prefetched())
+
+    def _start_pipeline(self) -> None:
+        self._recorder = Recorder(self)
+        self._claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-claimer")
+
+    def _stop_pipeline(self) -> None:
+        self._release_prefetched()
+        if self._claimer is not None:
+            self._claimer.submit(_close_connection).result()  # the claimer thread's own
+            self._claimer.shutdown()
+            self._claimer = None
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+
+    def drain_flights(self) -> None:
+        while self._flights:
+            self._settle_oldest()
+
+    def _settle_oldest(self) -> None:
+        rows, sent = self._flights.popleft()
+        try:
+            outcome = self.publisher.wait(sent)
+        except PublishRefused as exc:
+            self._refused(rows, False, exc)
+            return
+        except BrokerUnavailable:
+            self._release(rows)
+            self._abandon_flights()
+            raise
+        self._after_publish(len(outcome.confirmed))
+        if self._recorder is not None:
+            self._recorder.put(rows, outcome)
+        else:
             self._record(rows, outcome.confirmed, outcome.unroutable, outcome.nacked)
         self._recovered()
         if outcome.nacked:
             self._sleep(self._next_backoff())
-        return len(rows)
+
+    def _refused(self, rows: list[Pending], single: bool, exc: Exception) -> None:
+        """The broker closed the channel over something sent: nothing in flight is confirmed."""
+        self._release(rows)
+        in_flight = self._abandon_flights()
+        if single:
+            self._fail([rows[0].id], f"refused by the broker: {exc}")
+            return
+        log.warning("relay: broker refused a batch (%s); retrying row by row", exc)
+        self._single_rows_left = len(rows) + in_flight
+
+    def _abandon_flights(self) -> int:
+        """Release the rows of every batch in flight (their confirms will not come): back in line."""
+        count = 0
+        while self._flights:
+            rows, _ = self._flights.popleft()
+            count += len(rows)
+            with contextlib.suppress(DatabaseError):  # if the database is away, the lease runs out
+                self._release(rows)
+        return count
 
     # --- database -------------------------------------------------------------------------------
-    def _lock_batch(self, limit: int) -> list[OutboxMessage]:
-        rows = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(status=Status.PENDING)
-            .order_by("id")
-            .only(
-                "id", "event_id", "event_type", "aggregate_id", "correlation_id", "causation_id", "envelope"
-            )[:limit]
-        )
-        if not rows:
-            return rows
-        # An aggregate whose first pending row is not in this batch is held by another relay (or
-        # committed late with a smaller id): leave it for a later batch, to keep its order.
-        ours: dict[str, int] = {}
-        for row in rows:
-            ours.setdefault(row.aggregate_id, row.id)
-        heads = dict(
-            OutboxMessage.objects.filter(status=Status.PENDING, aggregate_id__in=list(ours))
-            .values("aggregate_id")
-            .annotate(first=Min("id"))
-            .values_list("aggregate_id", "first")
-        )
-        return [row for row in rows if heads.get(row.aggregate_id) == ours[row.aggregate_id]]
+    def _claim(self, limit: int) -> list[Pending]:
+        """Claim up to `limit` pending rows, oldest first, in one statement (no transaction is held
+        while publishing): other relays skip them until the lease runs out.
 
-    def _message(self, row: OutboxMessage) -> TaskMessage:
+        An aggregate whose first pending row is not among ours is left alone, whoever holds that
+        row: one aggregate's events leave in creation order, however many relays run.
+        """
+        now = timezone.now()
+        params = {
+            "limit": limit,
+            "now": connection.ops.adapt_datetimefield_value(now),
+            "until": connection.ops.adapt_datetimefield_value(now + self.config.lease),
+        }
+        skip_locked = (
+            "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM.format(table=OutboxMessage._meta.db_table, skip_locked=skip_locked), params)
+            fetched = cursor.fetchall()
+        rows = [
+            Pending(
+                id,
+                _text(event),
+                kind,
+                aggregate,
+                _text(correlation),
+                _text(cause) if cause else None,
+                envelope,
+            )
+            for id, event, kind, aggregate, correlation, cause, envelope in fetched
+        ]
+        return sorted(rows, key=lambda row: row.id)
+
+    def _release(self, rows: list[Pending]) -> None:
+        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(claimed_until=None)
+
+    def _message(self, row: Pending) -> TaskMessage:
         return task_message(
-            event_id=str(row.event_id),
+            event_id=row.event_id,
             event_type=row.event_type,
             aggregate_id=row.aggregate_id,
-            correlation_id=str(row.correlation_id),
-            causation_id=str(row.causation_id) if row.causation_id else None,
+            correlation_id=row.correlation_id,
+            causation_id=row.causation_id,
             envelope_json=row.envelope,
             origin=self.config.service,
         )
 
     def _record(
         self,
-        rows: list[OutboxMessage],
+        rows: list[Pending],
         confirmed: list[str],
         unroutable: dict[str, str],
         nacked: list[str],
     ) -> None:
-        rows_by_event = {str(row.event_id): row for row in rows}
+        rows_by_event = {row.event_id: row for row in rows}
         by_event = {event_id: row.id for event_id, row in rows_by_event.items()}
         if confirmed:
+            # one statement for the whole batch: it is most of what the relay waits for
             OutboxMessage.objects.filter(id__in=[by_event[e] for e in confirmed]).update(
-                status=Status.PUBLISHED, published_at=timezone.now(), last_error=""
+                status=Status.PUBLISHED, published_at=Now(), last_error="", claimed_until=None
             )
             self.published_total += len(confirmed)
+            counts: dict[str, int] = {}
             for event_id in confirmed:
                 row = rows_by_event[event_id]
-                metrics.PUBLISHED.labels(service=self.config.service, type=row.event_type).inc()
+                counts[row.event_type] = counts.get(row.event_type, 0) + 1
                 if log.isEnabledFor(logging.DEBUG):
                     with in_flight(
-                        correlation=row.correlation_id,
-                        causation=row.causation_id,
-                        event=row.event_id,
+                        correlation=UUID(row.correlation_id),
+                        causation=UUID(row.causation_id) if row.causation_id else None,
+                        event=UUID(row.event_id),
                         kind=row.event_type,
                     ):
                         log.debug("published %s %s", row.event_type, row.event_id)
+            for event_type, count in counts.items():
+                metrics.PUBLISHED.labels(service=self.config.service, type=event_type).inc(count)
+        failures: dict[str, list[int]] = {}
         for event_id, reason in unroutable.items():
-            self._fail([by_event[event_id]], reason)
+            failures.setdefault(reason, []).append(by_event[event_id])
+        for reason, ids in failures.items():
+            self._fail(ids, reason)
         if nacked:
             log.warning("relay: broker nacked %d message(s); they stay pending", len(nacked))
             OutboxMessage.objects.filter(id__in=[by_event[e] for e in nacked]).update(
-                last_error="nacked by the broker; will retry"
+                last_error="nacked by the broker; will retry", claimed_until=None
             )
-        touched = [by_event[e] for e in [*confirmed, *unroutable, *nacked]]
-        if touched:
-            OutboxMessage.objects.filter(id__in=touched).update(attempts=F("attempts") + 1)
 
     def _fail(self, ids: list[int], reason: str) -> None:
         log.error("relay: outbox row(s) %s failed: %s", ids, reason)
-        OutboxMessage.objects.filter(id__in=ids).update(status=Status.FAILED, last_error=reason[:2000])
+        OutboxMessage.objects.filter(id__in=ids).update(
+            status=Status.FAILED, last_error=reason[:2000], claimed_until=None
+        )
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
@@ -239,6 +420,47 @@ class Relay:
 
     def _sleep(self, seconds: float) -> None:
         self.stop.wait(seconds)
+
+
+def _text(value: object) -> str:
+    """A UUID column as text: PostgreSQL gives UUIDs, SQLite (as Django stores them) hex strings."""
+    return str(value) if isinstance(value, UUID) else str(UUID(str(value)))
+
+
+def _close_connection() -> None:
+    connection.close()
+
+
+class Recorder:
+    """Marks confirmed batches in the database on its own thread and connection, while the relay
+    reads and sends the next: marking is off the path from commit to broker. A batch not yet marked
+    stays claimed (its lease), so no other batch takes its rows or jumps its aggregates."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.queue: queue.Queue[tuple[list[Pending], BatchOutcome] | None] = queue.Queue(maxsize=IN_FLIGHT)
+        self.thread = threading.Thread(target=self._loop, name="relay-recorder", daemon=True)
+        self.thread.start()
+
+    def put(self, rows: list[Pending], outcome: BatchOutcome) -> None:
+        self.queue.put((rows, outcome))
+
+    def close(self) -> None:
+        """Mark what is queued, then stop."""
+        self.queue.put(None)
+        self.thread.join()
+
+    def _loop(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                rows, outcome = item
+                try:
+                    self.relay._record(rows, outcome.confirmed, outcome.unroutable, outcome.nacked)
+                except DatabaseError as exc:  # the lease runs out: published again, deduplicated
+                    log.warning("relay: could not mark %d published row(s): %s", len(rows), exc)
+                    close_old_connections()
+        finally:
+            connection.close()
 
 
 class Waker:

@@ -44,7 +44,6 @@ def create_worker_app(service: str) -> Celery:
         bus_service=service,
         broker_url=settings.AMQP_URL,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"confirm_publish": True},
         accept_content=["json"],
         task_serializer="json",
         result_accept_content=["json"],
@@ -63,7 +62,8 @@ def create_worker_app(service: str) -> Celery:
         worker_consumer="common.bus.celery_consumer:EventConsumer",
         worker_concurrency=settings.WORKER_CONCURRENCY,
         worker_prefetch_multiplier=settings.WORKER_PREFETCH_MULTIPLIER,
-        worker_send_task_events=True,
+        # Flower turns task events on while it runs (its enable_events): no event traffic otherwise
+        worker_send_task_events=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts_level="INFO",
         enable_utc=True,
@@ -85,12 +85,22 @@ def create_worker_app(service: str) -> Celery:
             )
 
     app.steps["consumer"].add(DeclareTopology)
+    # Celery's Django fix-up closes every database connection before and after each task (a new
+    # connection per event); instead, keep connections for CONN_MAX_AGE and drop only broken or old
+    # ones, as Django does between requests.
+    app.conf["CELERY_DB_REUSE_MAX"] = 10**9
+    signals.task_prerun.connect(_reuse_connections, weak=False)
+    signals.task_postrun.connect(_reuse_connections, weak=False)
     from common.bus.tasks import register_event_task  # imports models: after django.setup()
 
     for event_type in registry.event_types():
         register_event_task(app, registry, event_type)
     _serve_health_and_metrics(service, settings.AMQP_URL, settings.WORKER_HTTP_PORT)
     return app
+
+
+def _reuse_connections(**_: Any) -> None:
+    db.close_old_connections()
 
 
 def _metrics_directory(service: str) -> None:

@@ -116,7 +116,8 @@ if not AMQP_URL.startswith(("amqp://", "amqps://")):
     raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {AMQP_URL!r}")
 
 # --- Event bus ----------------------------------------------------------------------------------
-WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
+# Handlers wait on the database most of the time: more processes than cores keep both busy.
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 4, minimum=1, maximum=64)
 WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1, maximum=512)
 # Redeliveries (worker crashes, requeues) before RabbitMQ parks a message in the dead-letter queue.
 # It is a queue argument: changing it for an existing queue means re-creating the queue.
@@ -124,10 +125,17 @@ BUS_DELIVERY_LIMIT = env_int("BUS_DELIVERY_LIMIT", 5, minimum=1, maximum=1000)
 # The relay: rows per batch (one transaction, one burst of pipelined confirms), how long it sleeps
 # when LISTEN/NOTIFY is not there to wake it (SQLite), how long it waits for confirms before it
 # treats the broker as gone, and how long published rows are kept.
-BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 1000, minimum=1, maximum=10_000)
 BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
 BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum=0.1)
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
+# A relay's claim on a batch: other relays leave it alone this long (then assume the relay died).
+BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 30.0, minimum=1.0)
+if BUS_RELAY_LEASE_SECONDS <= BUS_RELAY_CONFIRM_TIMEOUT:
+    raise ImproperlyConfigured(
+        "BUS_RELAY_LEASE_SECONDS must exceed BUS_RELAY_CONFIRM_TIMEOUT: a live relay's batch must not "
+        "be taken over while it still waits for confirms"
+    )
 # Consumers: attempts of a handler that fails transiently (retried on the broker with exponential
 # backoff from BASE seconds, +up to 50% jitter, capped at MAX), then parked in the dead-letter queue.
 BUS_RETRY_MAX_ATTEMPTS = env_int("BUS_RETRY_MAX_ATTEMPTS", 6, minimum=1, maximum=50)

@@ -107,21 +107,25 @@ def test_events_committed_while_the_broker_is_unreachable_are_published_after(
 def test_a_relay_killed_mid_batch_loses_nothing(spawn: Spawn, tap: EventTap) -> None:
     # given a backlog, and a relay that dies (SIGKILL) right after its first batch is confirmed
     ids = commit_events(300, aggregates=300, per_transaction=50)
-    victim = spawn("relay", "--batch-size", "50", name="victim", SUITE_FAULT="relay-kill-after-publish")
+    lease = {"BUS_RELAY_LEASE_SECONDS": "3", "BUS_RELAY_CONFIRM_TIMEOUT": "2"}  # a quick take-over
+    victim = spawn(
+        "relay", "--batch-size", "50", name="victim", SUITE_FAULT="relay-kill-after-publish", **lease
+    )
     assert victim.popen is not None
     assert victim.popen.wait(60) == -signal.SIGKILL
 
-    # then its batch reached the broker but is still pending in the outbox
-    published_by_victim = tap.wait_for(50)
-    assert len(published_by_victim) == 50
+    # then its first batch (and maybe the next, already in flight) reached the broker, but every
+    # row is still pending in the outbox
+    tap.wait_for(50)
     assert pending() == 300
 
     # when a relay starts again, everything arrives at least once
-    spawn("relay", "--batch-size", "50", name="survivor")
+    spawn("relay", "--batch-size", "50", name="survivor", **lease)
     wait_for(lambda: pending() == 0, timeout=60, what="the outbox to drain")
     received = tap.wait_for(350)
     assert {m["envelope"]["id"] for m in received} == set(ids)
-    assert len(received) == 350  # the victim's batch, twice: the consumers' inbox absorbs it
+    # the victim's batches in flight, twice: the consumers' inbox absorbs those copies
+    assert 350 <= len(received) <= 400
 
 
 def test_two_relays_publish_every_event_once_in_aggregate_order(spawn: Spawn, tap: EventTap) -> None:

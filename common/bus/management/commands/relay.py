@@ -13,9 +13,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.backends.signals import connection_created
 
 from common.bus.amqp_publisher import BrokerUnavailable
-from common.bus.relay import Relay, RelayConfig
+from common.bus.relay import Relay, RelayConfig, relaxed_commits
 from common.observability.http import serve
 from common.observability.logging import set_role
 from common.observability.metrics import registry_for
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         if options["poll_interval"] <= 0:
             raise CommandError(f"--poll-interval must be positive, got {options['poll_interval']}")
         set_role("relay")
+        connection_created.connect(relaxed_commits)
         stop = threading.Event()
         relay = Relay(
             RelayConfig(
@@ -45,13 +47,13 @@ class Command(BaseCommand):
                 confirm_timeout=settings.BUS_RELAY_CONFIRM_TIMEOUT,
                 retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
                 inbox_retention=timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS),
+                lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
             ),
             stop=stop,
         )
         if options["once"]:
             try:
-                while relay.relay_once():
-                    pass
+                relay.drain()
             except BrokerUnavailable as exc:
                 raise CommandError(f"broker unavailable: {exc}") from None
             finally:

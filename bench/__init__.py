@@ -1,0 +1,1 @@
+"""`make bench`: the event pipeline measured against plain Celery and raw AMQP, in one run."""
