@@ -18,8 +18,9 @@ app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,
     task_default_queue="plain",
-    worker_concurrency=int(os.environ.get("WORKER_CONCURRENCY", "2")),
-    worker_prefetch_multiplier=int(os.environ.get("WORKER_PREFETCH_MULTIPLIER", "4")),
+    # set by bench.run from the suite's settings, so both workers get the same pool
+    worker_concurrency=int(os.environ["WORKER_CONCURRENCY"]),
+    worker_prefetch_multiplier=int(os.environ["WORKER_PREFETCH_MULTIPLIER"]),
     worker_hijack_root_logger=False,
 )
 _connection: dict[str, Any] = {}

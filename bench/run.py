@@ -584,6 +584,12 @@ def django_for(bench: Bench) -> Iterator[None]:
 
     django.setup()
     importlib.import_module("bench.contract")  # registers bench.pinged
+    from django.conf import settings
+
+    # Both workers, the suite's and the plain one, get the pool the suite's settings give.
+    bench.env["WORKER_CONCURRENCY"] = str(settings.WORKER_CONCURRENCY)
+    bench.env["WORKER_PREFETCH_MULTIPLIER"] = str(settings.WORKER_PREFETCH_MULTIPLIER)
+    os.environ.update(bench.env)
 
     yield
 
@@ -602,8 +608,12 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="suite-bench-"))
     bench = Bench(sizes, workdir)
     out = Measured()
+    used: dict[str, Any] = {}
     try:
         with django_for(bench):
+            from django.conf import settings
+
+            used["relay_batch_size"] = settings.BUS_RELAY_BATCH_SIZE
             for run in range(sizes.repeat):
                 print(f"run {run + 1}/{sizes.repeat}", flush=True)
                 raw_amqp(bench, sizes, out)
@@ -633,10 +643,14 @@ def main() -> int:
         "versions": versions(),
         "settings": {
             "sizes": sizes.__dict__,
-            "worker_concurrency": bench.env.get("WORKER_CONCURRENCY", "2"),
-            "worker_prefetch_multiplier": bench.env.get("WORKER_PREFETCH_MULTIPLIER", "4"),
-            "relay_batch_size": os.environ.get("BUS_RELAY_BATCH_SIZE", "500"),
+            "worker_pool": "prefork",
+            "worker_concurrency": int(bench.env["WORKER_CONCURRENCY"]),
+            "worker_prefetch_multiplier": int(bench.env["WORKER_PREFETCH_MULTIPLIER"]),
+            "relay_batch_size": used["relay_batch_size"],
             "producer_threads": 4,
+            "queues": (
+                "pipeline: quorum queue, confirmed publishing; plain: classic queue, as Celery's defaults"
+            ),
         },
     }
     print(table(summary, rates))
