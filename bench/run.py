@@ -575,6 +575,20 @@ def versions() -> dict[str, str]:
     }
 
 
+def python_speed() -> float:
+    """Milliseconds per million iterations of a plain Python loop (best of 3): shared machines differ
+    in speed from day to day, and absolute numbers only compare between runs of a similar speed."""
+
+    def once() -> float:
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        return (time.perf_counter() - started) * 1000
+
+    return round(min(once() for _ in range(3)), 1)
+
+
 @contextmanager
 def django_for(bench: Bench) -> Iterator[None]:
     """This process is the producer service: orders' settings, on the benchmark's databases."""
@@ -614,6 +628,8 @@ def main() -> int:
             from django.conf import settings
 
             used["relay_batch_size"] = settings.BUS_RELAY_BATCH_SIZE
+            used["relay_linger_ms"] = settings.BUS_RELAY_LINGER_MS
+            used["python_loop_ms_per_million"] = python_speed()
             for run in range(sizes.repeat):
                 print(f"run {run + 1}/{sizes.repeat}", flush=True)
                 raw_amqp(bench, sizes, out)
@@ -641,12 +657,14 @@ def main() -> int:
         **summary,
         "ratios": rates,
         "versions": versions(),
+        "machine_speed": {"python_loop_ms_per_million": used["python_loop_ms_per_million"]},
         "settings": {
             "sizes": sizes.__dict__,
             "worker_pool": "prefork",
             "worker_concurrency": int(bench.env["WORKER_CONCURRENCY"]),
             "worker_prefetch_multiplier": int(bench.env["WORKER_PREFETCH_MULTIPLIER"]),
             "relay_batch_size": used["relay_batch_size"],
+            "relay_linger_ms": used["relay_linger_ms"],
             "producer_threads": 4,
             "queues": (
                 "pipeline: quorum queue, confirmed publishing; plain: classic queue, as Celery's defaults"

@@ -29,7 +29,6 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.db import DatabaseError, close_old_connections, connection
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from common.bus import inbox, outbox
@@ -64,6 +63,11 @@ FROM eligible WHERE o.id = eligible.eligible_id
 RETURNING id, event_id, event_type, aggregate_id, correlation_id, causation_id, envelope
 """
 
+MARK_PUBLISHED = """
+UPDATE {table} SET status = %s, published_at = %s, last_error = '', claimed_until = NULL
+WHERE id IN ({ids})
+"""
+
 
 class Pending(NamedTuple):
     """What the relay reads of an outbox row: exactly what the message needs (no model instance)."""
@@ -95,6 +99,10 @@ class RelayConfig:
     # how long a claimed batch is left alone by other relays: past it, a relay that died mid-batch
     # is assumed dead and its rows are published again
     lease: timedelta = timedelta(seconds=30)
+    # after a partial batch of several rows (commits are arriving faster than batches go out), wait
+    # this long before claiming again, so the next batch is larger: fewer claims, marks and confirms
+    # per event under load; a lone event (the relay idle) is never held back
+    linger: float = 0.0
 
 
 def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:
@@ -154,11 +162,14 @@ class Relay:
                 if not claimed and not self._flights and not self._single_rows_left:
                     self.publisher.keepalive()
                     waker.wait(self.stop)
+                elif self.config.linger and 1 < claimed < self.config.batch_size:
+                    self._sleep(self.config.linger)
             self.drain_flights()
         finally:
             self._stop_pipeline()
             waker.close()
             self.publisher.close()
+            connection.close()  # this thread's: the loop may run on a thread that outlives it
             log.info("relay %s stopped; published %d", self.config.service, self.published_total)
 
     def relay_once(self) -> int:
@@ -193,8 +204,9 @@ class Relay:
         )
         if rows:
             self._single_rows_left = max(0, self._single_rows_left - 1)
-            if self._claimer is not None and not single:
-                # read the next batch on another connection while this one is sent and confirmed
+            if self._claimer is not None and not single and len(rows) == self.config.batch_size:
+                # a backlog: read the next batch on another connection while this one is sent and
+                # confirmed (after a partial batch there is nothing to read ahead)
                 self._prefetched = self._claimer.submit(self._claim_on_own_connection, self.config.batch_size)
             try:
                 sent = self.publisher.send([self._message(row) for row in rows])
@@ -345,10 +357,7 @@ class Relay:
         rows_by_event = {row.event_id: row for row in rows}
         by_event = {event_id: row.id for event_id, row in rows_by_event.items()}
         if confirmed:
-            # one statement for the whole batch: it is most of what the relay waits for
-            OutboxMessage.objects.filter(id__in=[by_event[e] for e in confirmed]).update(
-                status=Status.PUBLISHED, published_at=Now(), last_error="", claimed_until=None
-            )
+            self._mark_published([by_event[e] for e in confirmed])
             self.published_total += len(confirmed)
             counts: dict[str, int] = {}
             for event_id in confirmed:
@@ -373,6 +382,16 @@ class Relay:
             log.warning("relay: broker nacked %d message(s); they stay pending", len(nacked))
             OutboxMessage.objects.filter(id__in=[by_event[e] for e in nacked]).update(
                 last_error="nacked by the broker; will retry", claimed_until=None
+            )
+
+    def _mark_published(self, ids: list[int]) -> None:
+        """One statement for the whole batch, in SQL: it runs for every batch, and building it
+        through the ORM cost more CPU than the statement itself."""
+        placeholders = ", ".join(["%s"] * len(ids))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                MARK_PUBLISHED.format(table=OutboxMessage._meta.db_table, ids=placeholders),
+                [Status.PUBLISHED.value, connection.ops.adapt_datetimefield_value(timezone.now()), *ids],
             )
 
     def _fail(self, ids: list[int], reason: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client
@@ -14,8 +16,10 @@ from django.utils import timezone
 from common.bus import outbox
 from common.bus.models import OutboxMessage
 from common.bus.publisher import PublishOutsideTransaction, publish
+from common.bus.relay import Relay, RelayConfig
 from common.contracts import UserCreated
 from common.observability.context import in_flight
+from tests.support.polling import wait_for
 from tests.support.relaying import relay_pending
 from tests.support.tap import EventTap
 
@@ -67,6 +71,35 @@ def test_the_relay_publishes_in_creation_order_and_marks_rows_published(tap: Eve
     assert received[0]["properties"]["delivery_mode"] == 2
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {Status.PUBLISHED}
     assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+
+
+def test_under_load_the_relay_lingers_so_rows_committed_meanwhile_leave_in_one_batch(tap: EventTap) -> None:
+    # several rows in one claim mean commits outpace batches: the relay waits before claiming again
+    relay = Relay(
+        RelayConfig(service=settings.SERVICE_NAME, amqp_url=settings.AMQP_URL, batch_size=100, linger=2.0)
+    )
+    with transaction.atomic():
+        for i in range(3):
+            publish(event(f"first{i}@example.com"), aggregate_id=f"first{i}", aggregate_version=1)
+    running = threading.Thread(target=relay.run, daemon=True)
+    running.start()
+    try:
+        unclaimed = OutboxMessage.objects.filter(claimed_until__isnull=True, status=Status.PENDING)
+        wait_for(lambda: not unclaimed.exists(), what="the first three rows claimed")
+        for i in range(3):  # committed one by one while it lingers: without it, three batches
+            with transaction.atomic():
+                publish(event(f"later{i}@example.com"), aggregate_id=f"later{i}", aggregate_version=1)
+        wait_for(
+            lambda: OutboxMessage.objects.filter(status=Status.PUBLISHED).count() == 6,
+            what="all six rows published",
+        )
+    finally:
+        relay.stop.set()
+        running.join(timeout=30)
+    assert not running.is_alive()
+    later = OutboxMessage.objects.filter(aggregate_id__startswith="later")
+    assert len(set(later.values_list("published_at", flat=True))) == 1  # marked by one statement
+    assert len(tap.wait_for(6)) == 6
 
 
 def test_an_unroutable_event_is_marked_failed_with_the_reason_not_dropped() -> None:

@@ -48,6 +48,7 @@ class Command(BaseCommand):
                 retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
                 inbox_retention=timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS),
                 lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
+                linger=settings.BUS_RELAY_LINGER_MS / 1000,
             ),
             stop=stop,
         )
