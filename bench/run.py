@@ -527,6 +527,20 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def caveats(summary: dict[str, Any], steady_rate: float) -> list[str]:
+    """What makes a figure mean something else than it seems: latency at an offered load the
+    system cannot sustain is the age of a growing backlog, not the time one event takes."""
+    out = []
+    for key, label in (("plain_celery", "plain Celery"), ("pipeline", "the pipeline")):
+        capacity = summary[key]["throughput_per_s"]
+        if capacity < steady_rate * 1.25:
+            out.append(
+                f"{label} handles {capacity:.0f} events/s at most here, too close to the offered "
+                f"{steady_rate:.0f}/s: its latency figures measure a backlog (a slower machine)"
+            )
+    return out
+
+
 def table(summary: dict[str, Any], rates: dict[str, float]) -> str:
     rows = [
         ("raw AMQP publish, no confirms", summary["raw_amqp"]["publish_unconfirmed_per_s"], "msg/s"),
@@ -652,10 +666,12 @@ def main() -> int:
         bench.close()
     summary = out.summary()
     rates = ratios(summary)
+    notes = caveats(summary, sizes.steady_rate)
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         **summary,
         "ratios": rates,
+        "warnings": notes,
         "versions": versions(),
         "machine_speed": {"python_loop_ms_per_million": used["python_loop_ms_per_million"]},
         "settings": {
@@ -672,6 +688,8 @@ def main() -> int:
         },
     }
     print(table(summary, rates))
+    for caveat in notes:
+        print(f"warning: {caveat}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
