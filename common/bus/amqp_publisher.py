@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,40 @@ from kombu import Connection as KombuConnection
 from common.bus.fast_message import EventMessage
 from common.bus.topology import EVENTS_EXCHANGE
 from common.bus.wire import TaskMessage
+
+FLUSH_AT = 256 * 1024  # bytes of frames written per system call while a batch is sent
+
+
+@contextlib.contextmanager
+def coalesced_writes(transport: Any, flush_at: int = FLUSH_AT) -> Iterator[None]:
+    """Write a batch's frames in a few large writes: py-amqp makes one system call per message,
+    which cost the relay (and RabbitMQ, reading them) a quarter of their time. Only whole frames
+    are buffered; what an exception leaves unsent is dropped with the connection by the caller."""
+    socket_write = transport._write
+    pending: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if pending:
+            data = b"".join(pending)
+            pending.clear()
+            size = 0
+            socket_write(data)
+
+    def buffer(data: bytes | memoryview) -> None:
+        nonlocal size
+        pending.append(bytes(data))  # py-amqp reuses the buffer it hands over
+        size += len(data)
+        if size >= flush_at:
+            flush()
+
+    transport._write = buffer
+    try:
+        yield
+        flush()
+    finally:
+        transport._write = socket_write
 
 
 class BrokerUnavailable(Exception):
@@ -141,18 +175,20 @@ class ConfirmingPublisher:
             self._connect()
         sent = []
         try:
-            for message in messages:
-                amqp_message = EventMessage(message.body, headers=message.headers, **message.properties)
-                self._channel.basic_publish(
-                    amqp_message,
-                    exchange=EVENTS_EXCHANGE.name,
-                    routing_key=message.routing_key,
-                    mandatory=True,
-                )
-                message_id = message.properties["message_id"]
-                self._unconfirmed[self._next_tag] = message_id
-                self._next_tag += 1
-                sent.append(message_id)
+            assert self._conn is not None
+            with coalesced_writes(self._conn.transport):
+                for message in messages:
+                    amqp_message = EventMessage(message.body, headers=message.headers, **message.properties)
+                    self._channel.basic_publish(
+                        amqp_message,
+                        exchange=EVENTS_EXCHANGE.name,
+                        routing_key=message.routing_key,
+                        mandatory=True,
+                    )
+                    message_id = message.properties["message_id"]
+                    self._unconfirmed[self._next_tag] = message_id
+                    self._next_tag += 1
+                    sent.append(message_id)
         except ChannelError as exc:
             self._reset()
             raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
@@ -164,8 +200,13 @@ class ConfirmingPublisher:
     def wait(self, sent: list[str]) -> BatchOutcome:
         """Until the broker has settled every message of one `send`: its outcome."""
         deadline = time.monotonic() + self.confirm_timeout
+        waiting_for = 0  # sent[:waiting_for] are settled: each id is looked up once, not per frame
         try:
-            while any(message_id not in self._settled for message_id in sent):
+            while True:
+                while waiting_for < len(sent) and sent[waiting_for] in self._settled:
+                    waiting_for += 1
+                if waiting_for == len(sent):
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._conn is None:
                     self._reset()
