@@ -60,7 +60,8 @@ WITH candidates AS (
 )
 UPDATE {table} AS o SET claimed_until = %(until)s, attempts = o.attempts + 1
 FROM eligible WHERE o.id = eligible.eligible_id
-RETURNING id, event_id, event_type, aggregate_id, correlation_id, causation_id, envelope
+RETURNING id, event_id, event_type, aggregate_id, correlation_id, causation_id, envelope,
+          (SELECT count(*) FROM candidates)
 """
 
 MARK_PUBLISHED = """
@@ -79,6 +80,13 @@ class Pending(NamedTuple):
     correlation_id: str
     causation_id: str | None
     envelope: str
+
+
+class Claimed(NamedTuple):
+    rows: list[Pending]
+    # the claim looked at a full batch of pending rows: more are waiting. A batch can be short
+    # with a backlog (rows of aggregates whose earlier events are in flight wait their turn).
+    backlog: bool
 
 
 Status = OutboxMessage.Status
@@ -128,7 +136,8 @@ class Relay:
         self._flights: deque[tuple[list[Pending], list[str]]] = deque()  # sent, not yet settled
         self._recorder: Recorder | None = None
         self._claimer: ThreadPoolExecutor | None = None
-        self._prefetched: Future[list[Pending]] | None = None
+        self._prefetched: Future[Claimed] | None = None
+        self.backlog = False
         self._last_prune = 0.0
         self._after_publish: Callable[[int], None] = _fault_hook()
 
@@ -162,7 +171,7 @@ class Relay:
                 if not claimed and not self._flights and not self._single_rows_left:
                     self.publisher.keepalive()
                     waker.wait(self.stop)
-                elif self.config.linger and 1 < claimed < self.config.batch_size:
+                elif self.config.linger and claimed > 1 and not self.backlog:
                     self._sleep(self.config.linger)
             self.drain_flights()
         finally:
@@ -197,16 +206,17 @@ class Relay:
         if single:
             depth = 1  # isolating a refused row: nothing else in flight
             self._release_prefetched()
-        rows = (
+        claimed = (
             self._take_prefetched()
             if self._prefetched
             else self._claim(1 if single else self.config.batch_size)
         )
+        rows, self.backlog = claimed
         if rows:
             self._single_rows_left = max(0, self._single_rows_left - 1)
-            if self._claimer is not None and not single and len(rows) == self.config.batch_size:
-                # a backlog: read the next batch on another connection while this one is sent and
-                # confirmed (after a partial batch there is nothing to read ahead)
+            if self._claimer is not None and not single and claimed.backlog:
+                # read the next batch on another connection while this one is sent and confirmed
+                # (without a backlog there is nothing to read ahead)
                 self._prefetched = self._claimer.submit(self._claim_on_own_connection, self.config.batch_size)
             try:
                 sent = self.publisher.send([self._message(row) for row in rows])
@@ -225,13 +235,13 @@ class Relay:
             self._settle_oldest()
         return len(rows)
 
-    def _claim_on_own_connection(self, limit: int) -> list[Pending]:
+    def _claim_on_own_connection(self, limit: int) -> Claimed:
         try:
             return self._claim(limit)
         finally:
             close_old_connections()
 
-    def _take_prefetched(self) -> list[Pending]:
+    def _take_prefetched(self) -> Claimed:
         future, self._prefetched = self._prefetched, None
         assert future is not None
         return future.result()
@@ -239,7 +249,7 @@ class Relay:
     def _release_prefetched(self) -> None:
         if self._prefetched is not None:
             with contextlib.suppress(DatabaseError):
-                self._release(self._take_prefetched())
+                self._release(self._take_prefetched().rows)
 
     def _start_pipeline(self) -> None:
         self._recorder = Recorder(self)
@@ -300,7 +310,7 @@ class Relay:
         return count
 
     # --- database -------------------------------------------------------------------------------
-    def _claim(self, limit: int) -> list[Pending]:
+    def _claim(self, limit: int) -> Claimed:
         """Claim up to `limit` pending rows, oldest first, in one statement (no transaction is held
         while publishing): other relays skip them until the lease runs out.
 
@@ -329,9 +339,10 @@ class Relay:
                 _text(cause) if cause else None,
                 envelope,
             )
-            for id, event, kind, aggregate, correlation, cause, envelope in fetched
+            for id, event, kind, aggregate, correlation, cause, envelope, _ in fetched
         ]
-        return sorted(rows, key=lambda row: row.id)
+        backlog = bool(fetched) and fetched[0][7] >= limit
+        return Claimed(sorted(rows, key=lambda row: row.id), backlog)
 
     def _release(self, rows: list[Pending]) -> None:
         OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(claimed_until=None)

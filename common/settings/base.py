@@ -123,9 +123,9 @@ WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1,
 # It is a queue argument: changing it for an existing queue means re-creating the queue.
 BUS_DELIVERY_LIMIT = env_int("BUS_DELIVERY_LIMIT", 5, minimum=1, maximum=1000)
 # The relay: rows per batch (one transaction, one burst of pipelined confirms), how long it sleeps
-# when LISTEN/NOTIFY is not there to wake it (SQLite), how long it lingers after a partial batch of
-# several rows so the next one is larger (a lone event is never held back), how long it waits for
-# confirms before it treats the broker as gone, and how long published rows are kept.
+# when LISTEN/NOTIFY is not there to wake it (SQLite), how long it lingers after a batch of several
+# rows with no backlog so the next is larger (a lone event is never held back), how long it waits
+# for confirms before it treats the broker as gone, and how long published rows are kept.
 BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 1000, minimum=1, maximum=10_000)
 BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
 BUS_RELAY_LINGER_MS = env_float("BUS_RELAY_LINGER_MS", 10.0, minimum=0.0)
@@ -133,6 +133,11 @@ BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
 # A relay's claim on a batch: other relays leave it alone this long (then assume the relay died).
 BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 30.0, minimum=1.0)
+if BUS_RELAY_LINGER_MS >= 1000:
+    raise ImproperlyConfigured(
+        f"BUS_RELAY_LINGER_MS must be below 1000 (a pause between batches, not a schedule), "
+        f"got {BUS_RELAY_LINGER_MS:g}"
+    )
 if BUS_RELAY_LEASE_SECONDS <= BUS_RELAY_CONFIRM_TIMEOUT:
     raise ImproperlyConfigured(
         "BUS_RELAY_LEASE_SECONDS must exceed BUS_RELAY_CONFIRM_TIMEOUT: a live relay's batch must not "
