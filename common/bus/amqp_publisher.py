@@ -189,10 +189,10 @@ class ConfirmingPublisher:
         """Send without waiting; the message ids to `wait` for. Several batches may be in flight."""
         if self._conn is None:
             self._connect()
+        assert self._conn is not None
         sent = []
         try:
-            assert self._conn is not None
-            with coalesced_writes(self._conn.transport):
+            with self._broker_errors(), coalesced_writes(self._conn.transport):
                 for message in messages:
                     amqp_message = EventMessage(message.body, headers=message.headers, **message.properties)
                     self._channel.basic_publish(
@@ -205,14 +205,8 @@ class ConfirmingPublisher:
                     self._unconfirmed[self._next_tag] = message_id
                     self._next_tag += 1
                     sent.append(message_id)
-        except ChannelError as exc:
-            self._reset()
-            raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
-        except (OSError, amqp.exceptions.AMQPError) as exc:
-            self._reset()
-            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
-            self._reset()  # tags were counted for frames that never left: start clean
+            self._reset()  # any error: tags were counted for frames that never left, start clean
             raise
         return sent
 
@@ -220,7 +214,7 @@ class ConfirmingPublisher:
         """Until the broker has settled every message of one `send`: its outcome."""
         deadline = time.monotonic() + self.confirm_timeout
         waiting_for = 0  # sent[:waiting_for] are settled: each id is looked up once, not per frame
-        try:
+        with self._broker_errors():
             while True:
                 while waiting_for < len(sent) and sent[waiting_for] in self._settled:
                     waiting_for += 1
@@ -233,16 +227,8 @@ class ConfirmingPublisher:
                         f"no publisher confirm within {self.confirm_timeout:.0f}s "
                         f"({len(self._unconfirmed)} unconfirmed)"
                     )
-                try:
+                with contextlib.suppress(TimeoutError):
                     self._conn.drain_events(timeout=remaining)
-                except TimeoutError:
-                    continue
-        except ChannelError as exc:
-            self._reset()
-            raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
-        except (OSError, amqp.exceptions.AMQPError) as exc:
-            self._reset()
-            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         outcome = BatchOutcome()
         for message_id in sent:
             status = self._settled.pop(message_id)
@@ -253,6 +239,18 @@ class ConfirmingPublisher:
             else:
                 outcome.nacked.append(message_id)
         return outcome
+
+    @contextlib.contextmanager
+    def _broker_errors(self) -> Iterator[None]:
+        """What py-amqp raises, as the relay's two cases; either way the connection is dropped."""
+        try:
+            yield
+        except ChannelError as exc:
+            self._reset()
+            raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            self._reset()
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def _reset(self) -> None:
         """Drop the connection and whatever was in flight on it (those messages stay unconfirmed)."""

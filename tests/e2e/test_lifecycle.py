@@ -52,12 +52,8 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
     )
 
     # and place two orders (once orders knows them) and cancel one
-    def place() -> dict[str, Any] | None:
-        status, body = suite.call("POST", "orders", "/api/orders/", ITEMS, token=token)
-        return body if status == 201 else None
-
-    first = wait_for(place, what="the first order")
-    second = wait_for(place, what="the second order")
+    first = suite.place_order(token, ITEMS["items"], what="the first order")
+    second = suite.place_order(token, ITEMS["items"], what="the second order")
     status, cancelled = suite.call("POST", "orders", f"/api/orders/{first['id']}/cancel/", token=token)
     assert status == 200 and cancelled["status"] == "cancelled"
     # (handled concurrently: the cancellation may be notified before the second order)

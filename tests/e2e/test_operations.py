@@ -43,17 +43,7 @@ def test_metrics_move_by_the_right_amounts(suite: Suite) -> None:
     # when one user signs up and places one order
     _, _, token = suite.sign_up("metrics")
 
-    def place() -> dict[str, Any] | None:
-        status, body = suite.call(
-            "POST",
-            "orders",
-            "/api/orders/",
-            {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]},
-            token=token,
-        )
-        return body if status == 201 else None
-
-    wait_for(place, what="the order")
+    suite.place_order(token)
 
     def delta(process: str, name: str, **labels: str) -> float:
         return value(metrics(suite, process), name, **labels) - value(before[process], name, **labels)

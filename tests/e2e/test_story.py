@@ -69,13 +69,9 @@ def test_unknown_customer_gets_a_clear_conflict(suite: Suite) -> None:
 def test_users_are_isolated(suite: Suite) -> None:
     _, _, alice = suite.sign_up("alice")
     _, _, bob = suite.sign_up("bob")
-    order = {"items": [{"sku": "A", "quantity": 1, "unit_price": "5.00"}]}
-
-    def place() -> dict[str, object] | None:
-        status, body = suite.call("POST", "orders", "/api/orders/", order, token=alice)
-        return body if status == 201 else None
-
-    placed = wait_for(place, what="alice's order")
+    placed = suite.place_order(
+        alice, [{"sku": "A", "quantity": 1, "unit_price": "5.00"}], what="alice's order"
+    )
     status, _ = suite.call("GET", "orders", f"/api/orders/{placed['id']}/", token=bob)
     assert status == 404
     status, body = suite.call("GET", "orders", "/api/orders/", token=bob)

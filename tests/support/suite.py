@@ -25,6 +25,7 @@ from common.bus.wire import envelope_message
 from common.contracts import Envelope
 from tests.support import broker, databases
 from tests.support.metrics import Sample, scrape
+from tests.support.polling import wait_for
 from tests.support.processes import BIN, Process, free_port, manage, wait_http, wait_log
 
 SERVICES = ("users", "orders", "notifications")
@@ -293,6 +294,18 @@ class Suite:
         status, tokens = self.call("POST", "users", "/api/token/", {"email": email, "password": password})
         assert status == 200, (status, tokens)
         return str(body["id"]), email, str(tokens["access"])
+
+    def place_order(
+        self, token: str, items: list[dict[str, Any]] | None = None, *, what: str = "the order"
+    ) -> dict[str, Any]:
+        """Place an order as soon as orders knows the customer (its replica follows user.created)."""
+        order = {"items": items or [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]}
+
+        def place() -> dict[str, Any] | None:
+            status, body = self.call("POST", "orders", "/api/orders/", order, token=token)
+            return body if status == 201 else None
+
+        return wait_for(place, what=what)
 
     def mails(self) -> list[str]:
         if not self.mail_dir.exists():
