@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db import transaction
@@ -27,9 +29,12 @@ class InvalidMessage(ValueError):
     """The message can never be handled as it is: bad envelope, contract, type or version."""
 
 
+Parsed = tuple[Envelope, Subscription, Contract]
+
+
 def parse(
     registry: HandlerRegistry, args: tuple[Any, ...], kwargs: dict[str, Any], *, task_name: str
-) -> tuple[Envelope, Subscription, Contract]:
+) -> Parsed:
     if len(args) != 1 or kwargs:
         raise InvalidMessage("the message body must carry exactly one envelope argument")
     try:
@@ -62,26 +67,66 @@ def parse(
 def dispatch(envelope: Envelope, subscription: Subscription, event: Contract, *, service: str) -> bool:
     """Run the handler once per event id, in one transaction with its inbox row and whatever it
     writes or publishes. False when the event had been handled already (a duplicate)."""
-    labels = {"service": service, "type": envelope.type}
-    context = in_flight(
+    with _context(envelope):
+        started = time.perf_counter()
+        with transaction.atomic():
+            if not inbox.first_delivery(envelope):
+                _skipped(envelope, service)
+                return False
+            subscription.handler(event, envelope)
+        _handled(envelope, service, time.perf_counter() - started)
+    return True
+
+
+def dispatch_batch(items: Sequence[Parsed], *, service: str) -> list[bool]:
+    """`dispatch` for several events in one transaction: one inbox statement and one commit for all.
+
+    Any failure rolls them all back and propagates: the caller then dispatches them one by one, so
+    each keeps its own retries and dead letter (their handlers run again; the rollback undid the
+    first run's writes and publications).
+    """
+    started = time.perf_counter()
+    spent: list[float | None] = []  # each handler's own time; None for a duplicate
+    with transaction.atomic():
+        fresh = inbox.first_deliveries([envelope for envelope, _, _ in items])
+        for envelope, subscription, event in items:
+            if envelope.id not in fresh:
+                spent.append(None)
+                continue
+            fresh.discard(envelope.id)  # the same event twice in one batch runs once
+            began = time.perf_counter()
+            with _context(envelope):
+                subscription.handler(event, envelope)
+            spent.append(time.perf_counter() - began)
+    shared = (time.perf_counter() - started - sum(s for s in spent if s)) / len(items)
+    for (envelope, _, _), own in zip(items, spent, strict=True):
+        with _context(envelope):
+            if own is None:
+                _skipped(envelope, service)
+            else:
+                _handled(envelope, service, own + shared)
+    return [own is not None for own in spent]
+
+
+def _context(envelope: Envelope) -> AbstractContextManager[None]:
+    return in_flight(
         correlation=envelope.correlation_id,
         causation=envelope.causation_id,
         event=envelope.id,
         kind=envelope.type,
     )
-    with context:
-        started = time.perf_counter()
-        with transaction.atomic():
-            if not inbox.first_delivery(envelope):
-                log.info("duplicate %s %s skipped", envelope.type, envelope.id)
-                metrics.DUPLICATES.labels(**labels).inc()
-                return False
-            subscription.handler(event, envelope)
-        elapsed = time.perf_counter() - started
-        metrics.HANDLER_DURATION.labels(**labels).observe(elapsed)
-        metrics.CONSUMED.labels(**labels).inc()
-        log.info("handled %s %s in %.1f ms", envelope.type, envelope.id, elapsed * 1000)
-    return True
+
+
+def _skipped(envelope: Envelope, service: str) -> None:
+    log.info("duplicate %s %s skipped", envelope.type, envelope.id)
+    metrics.DUPLICATES.labels(service=service, type=envelope.type).inc()
+
+
+def _handled(envelope: Envelope, service: str, elapsed: float) -> None:
+    labels = {"service": service, "type": envelope.type}
+    metrics.HANDLER_DURATION.labels(**labels).observe(elapsed)
+    metrics.CONSUMED.labels(**labels).inc()
+    log.info("handled %s %s in %.1f ms", envelope.type, envelope.id, elapsed * 1000)
 
 
 def _summary(exc: ValidationError) -> str:

@@ -15,6 +15,8 @@ from common.bus.handlers import HandlerRegistry
 
 class EventTask(Task[Any, str]):
     Request = "common.bus.celery_request:EventRequest"
+    Strategy = "common.bus.batching:strategy"
+    registry: HandlerRegistry  # set per generated task
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True
@@ -56,4 +58,4 @@ def register_event_task(app: Celery, registry: HandlerRegistry, event_type: str)
         attempt = int(self.request.retries or 0) + 1
         return handle_message(registry, args, kwargs, task_name=event_type, attempt=attempt)
 
-    app.task(name=event_type, bind=True, base=EventTask)(consume)
+    app.task(name=event_type, bind=True, base=EventTask, registry=registry)(consume)

@@ -38,6 +38,13 @@ HANDLER_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+BATCH_SIZE = Histogram(
+    "suite_consumer_batch_events",
+    "Events handed to a pool process together (1: alone, through Celery's tracer).",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+
 
 class BusStateCollector(Collector):
     """Outbox and dead-letter queue gauges of one service, computed at scrape time."""

@@ -1,0 +1,92 @@
+"""Batched consumption keeps every guarantee per event: a failing event among others, and a worker
+SIGKILLed in the middle of a batch's transaction.
+
+Batches form while every pool process is busy (2 in these workers, prefetch 8): two slow
+"occupiers" hold both processes, the events published next wait together and go to the first free
+process as one batch, in publication order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from functools import partial
+
+import pytest
+
+from tests.reliability.conftest import PROBE_SETTINGS
+from tests.reliability.test_consumer_faults import attempts, dlq, effects, key_of, poke
+from tests.support.metrics import value
+from tests.support.polling import wait_for
+from tests.support.processes import wait_log
+from tests.support.suite import Suite
+
+pytestmark = pytest.mark.slow
+
+
+def occupy_both_processes(suite: Suite, seconds: float) -> None:
+    for _ in range(2):
+        poke(suite, behaviour="slow", seconds=seconds)
+
+
+def batched_events(suite: Suite) -> float:
+    """Events that went to a pool process with others: the sizes' sum minus the batches of one."""
+    samples = suite.metrics("orders-worker")
+    total = value(samples, "suite_consumer_batch_events_sum", service="orders")
+    alone = value(samples, "suite_consumer_batch_events_bucket", service="orders", le="1.0")
+    return total - alone
+
+
+def test_a_failing_event_in_a_batch_is_parked_alone_and_the_others_apply_once(probes: Suite) -> None:
+    before = batched_events(probes)
+    occupy_both_processes(probes, seconds=2)
+
+    # given a batch of good events with a buggy one in the middle
+    good = [poke(probes) for _ in range(3)]
+    bad = poke(probes, behaviour="error")
+    good += [poke(probes) for _ in range(2)]
+
+    # then every good event is applied exactly once, in both services
+    for envelope in good:
+        key = key_of(envelope)
+        wait_for(partial(lambda k: effects(probes, "orders", k) == 1, key), what=f"{key} applied")
+        assert effects(probes, "notifications", key) == 1
+    # and the bad one, rolled back with its batch and run again alone, is parked with its reason
+    listing = wait_for(
+        lambda: (out := dlq(probes, "orders")).count("probe.poked") and out, what="the dead letter"
+    )
+    assert "[error] probe: a deliberate bug" in listing
+    assert effects(probes, "orders", key_of(bad)) == 0
+    assert effects(probes, "notifications", key_of(bad)) == 1  # only orders' handler has the bug
+    # and they did go as a batch, which the bad event rolled back
+    assert batched_events(probes) - before >= 6
+    assert (
+        "rolled back (probe: a deliberate bug); handling its events one by one"
+        in probes.processes["orders-worker"].log()
+    )
+    probes.manage("orders", "dlq", "purge", "--noinput")
+
+
+def test_a_worker_killed_mid_batch_applies_every_event_of_it_exactly_once(probes: Suite) -> None:
+    occupy_both_processes(probes, seconds=1)
+
+    # given a batch whose first events are handled and whose last one is still in its handler
+    quick = [poke(probes) for _ in range(4)]
+    slow = poke(probes, behaviour="slow", seconds=8)
+    wait_for(lambda: attempts(probes, "orders", key_of(slow)), what="the batch's last handler to start")
+    assert all(attempts(probes, "orders", key_of(e)) for e in quick)
+    # nothing is committed yet: the batch is one transaction
+    assert all(effects(probes, "orders", key_of(e)) == 0 for e in (*quick, slow))
+
+    # when the whole worker is SIGKILLed
+    worker = probes.processes["orders-worker"]
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.popen.wait(10)  # type: ignore[union-attr]
+
+    # then a new worker gets every event of the batch again and applies each exactly once
+    replacement = probes.start_worker("orders", settings_module=PROBE_SETTINGS["orders"])
+    wait_log(replacement, "ready.")
+    for envelope in (*quick, slow):
+        key = key_of(envelope)
+        wait_for(partial(lambda k: effects(probes, "orders", k) == 1, key), timeout=60, what=f"{key} applied")
+        assert len(attempts(probes, "orders", key)) == 2
