@@ -71,6 +71,8 @@ class Batcher:
         self._flush()
 
     def _flush(self) -> None:
+        if _shutting_down():
+            return  # shutting down: what waits stays unacked, and the broker redelivers it
         while self.waiting and self.running < (self.pool.limit or 1):
             batch = self._take()
             if batch:
@@ -132,6 +134,10 @@ class Batcher:
         )
         for request in batch:
             request._apply_result = ref(result)  # type: ignore[attr-defined]  # so a revoke with terminate finds the process
+
+
+def _shutting_down() -> bool:
+    return state.should_stop not in (None, False) or state.should_terminate not in (None, False)
 
 
 def _trace_args(request: Request) -> TraceArgs:

@@ -14,8 +14,10 @@ from functools import partial
 
 import pytest
 
+from common.contracts import Envelope
 from tests.reliability.conftest import PROBE_SETTINGS
 from tests.reliability.test_consumer_faults import attempts, dlq, effects, key_of, poke
+from tests.support.broker import queue_depth
 from tests.support.metrics import value
 from tests.support.polling import wait_for
 from tests.support.processes import wait_log
@@ -24,9 +26,8 @@ from tests.support.suite import Suite
 pytestmark = pytest.mark.slow
 
 
-def occupy_both_processes(suite: Suite, seconds: float) -> None:
-    for _ in range(2):
-        poke(suite, behaviour="slow", seconds=seconds)
+def occupy_both_processes(suite: Suite, seconds: float) -> list[Envelope]:
+    return [poke(suite, behaviour="slow", seconds=seconds) for _ in range(2)]
 
 
 def batched_events(suite: Suite) -> float:
@@ -90,3 +91,30 @@ def test_a_worker_killed_mid_batch_applies_every_event_of_it_exactly_once(probes
         key = key_of(envelope)
         wait_for(partial(lambda k: effects(probes, "orders", k) == 1, key), timeout=60, what=f"{key} applied")
         assert len(attempts(probes, "orders", key)) == 2
+
+
+def test_a_worker_stopped_gracefully_finishes_its_batches_and_leaves_the_waiting_events_to_the_next(
+    probes: Suite,
+) -> None:
+    # given both processes busy for 3 s and events waiting for them
+    occupiers = occupy_both_processes(probes, seconds=3)
+    waiting = [poke(probes) for _ in range(5)]
+    wait_for(
+        lambda: (
+            all(attempts(probes, "orders", key_of(e)) for e in occupiers)
+            and queue_depth(probes.env["AMQP_URL"], "orders.events") == 0
+        ),
+        what="the occupiers to start and the others to reach the worker",
+    )
+    assert not any(attempts(probes, "orders", key_of(e)) for e in waiting)
+
+    # when the worker is asked to stop (SIGTERM: a warm shutdown)
+    probes.processes["orders-worker"].stop(timeout=30)
+
+    # then a new worker handles every waiting event exactly once
+    replacement = probes.start_worker("orders", settings_module=PROBE_SETTINGS["orders"])
+    wait_log(replacement, "ready.")
+    for envelope in waiting:
+        key = key_of(envelope)
+        wait_for(partial(lambda k: effects(probes, "orders", k) == 1, key), timeout=60, what=f"{key} applied")
+        assert effects(probes, "notifications", key) == 1

@@ -48,7 +48,9 @@ def test_new_events_run_once_each_and_duplicates_are_skipped() -> None:
     assert dispatch_batch(items, service="test") == [True, False, False]
 
     # the handler ran once, for the new event, inside that event's logging context
-    assert calls == [(fresh[2].email, fresh[0].id)]  # type: ignore[attr-defined]
+    envelope, _, event = fresh
+    assert isinstance(event, UserCreated)
+    assert calls == [(event.email, envelope.id)]
     assert recorded(items) == {fresh[0].id, handled_before[0].id}
 
 
