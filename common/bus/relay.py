@@ -91,6 +91,7 @@ class Claimed(NamedTuple):
 
 Status = OutboxMessage.Status
 NOTIFY_CHANNEL = "bus_outbox"
+LINGER_WORTH_ROWS = 4  # with the default 10 ms linger: commits arriving at 400/s or more
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,18 @@ class RelayConfig:
     lease: timedelta = timedelta(seconds=30)
     # after a partial batch of several rows (commits are arriving faster than batches go out), wait
     # this long before claiming again, so the next batch is larger: fewer claims, marks and confirms
-    # per event under load; a lone event (the relay idle) is never held back
+    # per event under load (see `worth_lingering`)
     linger: float = 0.0
+
+
+def worth_lingering(claimed: int, *, lingered: bool, backlog: bool) -> bool:
+    """Linger after a batch of several rows (commits arrive faster than batches go out), and keep
+    lingering only while a linger gathers LINGER_WORTH_ROWS or more: at a moderate rate it would
+    gather a row or two each time and hold every event back. A lone event never waits, and with a
+    backlog there is no reason to."""
+    if backlog:
+        return False
+    return claimed >= LINGER_WORTH_ROWS if lingered else claimed > 1
 
 
 def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:
@@ -138,6 +149,7 @@ class Relay:
         self._claimer: ThreadPoolExecutor | None = None
         self._prefetched: Future[Claimed] | None = None
         self.backlog = False
+        self._lingered = False  # the last pause was a linger
         self._last_prune = 0.0
         self._after_publish: Callable[[int], None] = _fault_hook()
 
@@ -171,8 +183,9 @@ class Relay:
                 if not claimed and not self._flights and not self._single_rows_left:
                     self.publisher.keepalive()
                     waker.wait(self.stop)
-                elif self.config.linger and claimed > 1 and not self.backlog:
-                    self._sleep(self.config.linger)
+                    self._lingered = False
+                else:
+                    self._linger_if_worth_it(claimed)
             self.drain_flights()
         finally:
             self._stop_pipeline()
@@ -180,6 +193,13 @@ class Relay:
             self.publisher.close()
             connection.close()  # this thread's: the loop may run on a thread that outlives it
             log.info("relay %s stopped; published %d", self.config.service, self.published_total)
+
+    def _linger_if_worth_it(self, claimed: int) -> None:
+        self._lingered = bool(self.config.linger) and worth_lingering(
+            claimed, lingered=self._lingered, backlog=self.backlog
+        )
+        if self._lingered:
+            self._sleep(self.config.linger)
 
     def relay_once(self) -> int:
         """Publish one batch and settle it before returning (tests, `relay --once`); how many rows
