@@ -105,11 +105,22 @@ class Measured:
 # --- the environment ---------------------------------------------------------------------------
 class Bench:
     def __init__(self, sizes: Sizes, workdir: Path) -> None:
-        from tests.support import broker, databases
+        from tests.support import broker
 
         self.sizes, self.workdir = sizes, workdir
         self.prefix = f"bench_{uuid.uuid4().hex[:6]}_"
+        self.processes: list[subprocess.Popen[bytes]] = []
         self.vhost = broker.create_vhost("bench")
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()  # a failed start (a bad setting, say) leaves no vhost or databases behind
+            raise
+
+    def _prepare(self) -> None:
+        from tests.support import broker, databases
+
+        workdir = self.workdir
         self.amqp_url = broker.amqp_url(self.vhost)
         self.producer_db = databases.create_database(f"{self.prefix}orders")
         self.consumer_db = databases.create_database(f"{self.prefix}notifications")
@@ -148,7 +159,6 @@ class Bench:
             self.consumer_db,
             "CREATE TABLE bench_effect (n int, scheduled_at double precision, handled_at timestamptz)",
         )
-        self.processes: list[subprocess.Popen[bytes]] = []
 
     def close(self) -> None:
         from tests.support import broker, databases
