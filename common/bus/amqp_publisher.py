@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import amqp
+from amqp import spec
 from amqp.exceptions import ChannelError
 from kombu import Connection as KombuConnection
 
@@ -193,13 +194,16 @@ class ConfirmingPublisher:
         sent = []
         try:
             with self._broker_errors(), coalesced_writes(self._conn.transport):
+                self._read_pending()
                 for message in messages:
                     amqp_message = EventMessage(message.body, headers=message.headers, **message.properties)
-                    self._channel.basic_publish(
+                    # basic_publish minus its non-blocking read before every message (a third of
+                    # the relay's time); `_read_pending` does that once per batch
+                    self._channel.send_method(
+                        spec.Basic.Publish,
+                        "Bssbb",
+                        (0, EVENTS_EXCHANGE.name, message.routing_key, True, False),  # mandatory
                         amqp_message,
-                        exchange=EVENTS_EXCHANGE.name,
-                        routing_key=message.routing_key,
-                        mandatory=True,
                     )
                     message_id = message.properties["message_id"]
                     self._unconfirmed[self._next_tag] = message_id
@@ -209,6 +213,15 @@ class ConfirmingPublisher:
             self._reset()  # any error: tags were counted for frames that never left, start clean
             raise
         return sent
+
+    def _read_pending(self) -> None:
+        """Take in what the broker sent meanwhile (confirms, returns, connection.blocked), without
+        waiting: what py-amqp's basic_publish does before every message."""
+        assert self._conn is not None
+        try:
+            self._conn.drain_events(timeout=0)
+        except TimeoutError:
+            pass
 
     def wait(self, sent: list[str]) -> BatchOutcome:
         """Until the broker has settled every message of one `send`: its outcome."""
