@@ -1,9 +1,11 @@
-"""Consumption in batches: while every pool process is busy, the events that wait for one are handed
-to the next free process together and handled in one transaction (one inbox statement, one commit).
+"""Consumption in batches: events that arrive together (read back to back from the broker
+connection), or that wait while every pool process is busy, are handed to one pool process together
+and handled in one transaction (one inbox statement, one commit).
 
 Why: on the success path most of what a consumer spent per event was transaction overhead and
-Celery's per-task dispatch to the pool (docs/performance.md). An event that finds a process idle
-still goes at once and alone, through Celery's own tracer, so batching adds no wait. Each event
+Celery's per-task dispatch to the pool (docs/performance.md). Nothing waits for a batch to fill: an
+event is handed over as soon as nothing more is ready to read and a process is free, and a lone
+event goes alone, through Celery's own tracer, so batching adds no latency. Each event
 keeps its Celery request: acks, retries, dead letters, Flower's task events and a lost worker (every
 event of its batch is requeued) stay per event. A batch whose transaction fails is rolled back and
 its events run one by one through the tracer, as they would have without batching.
@@ -12,8 +14,10 @@ its events run one by one through the tracer, as they would have without batchin
 from __future__ import annotations
 
 import logging
+import select
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from time import monotonic
 from typing import Any
 from weakref import ref
@@ -42,8 +46,19 @@ def strategy(task: Task[Any, Any], app: Celery, consumer: Any, **options: Any) -
         return default(task, app, consumer, **options)
     batcher = getattr(consumer, "bus_batcher", None)
     if batcher is None:  # one per consumer, for every event type, kept across reconnections
-        batcher = consumer.bus_batcher = Batcher(consumer.pool, size)
+        batcher = consumer.bus_batcher = Batcher(consumer.pool, size, partial(_more_to_read, consumer))
+        if consumer.hub is not None:
+            consumer.hub.on_tick.add(batcher.tick)  # after each message the event loop read
     return default(task, app, _Handing(consumer, batcher.submit), **options)
+
+
+def _more_to_read(consumer: Any) -> bool:
+    """Whether the broker connection has bytes waiting: likely the next delivery, read next."""
+    try:
+        sock = consumer.connection.connection.transport.sock
+        return bool(select.select([sock], [], [], 0)[0])
+    except Exception:  # noqa: BLE001 - no connection (or not a socket): nothing to wait for
+        return False
 
 
 class _Handing:
@@ -60,15 +75,23 @@ class _Handing:
 class Batcher:
     """Runs in the worker's main process (its event loop): no locks needed."""
 
-    def __init__(self, pool: Any, size: int) -> None:
+    def __init__(self, pool: Any, size: int, more_to_read: Callable[[], bool] = lambda: False) -> None:
         self.pool = pool
         self.size = size
+        self.more_to_read = more_to_read
         self.waiting: deque[Request] = deque()
         self.running = 0  # jobs handed to the pool and not finished
 
     def submit(self, request: Request) -> None:
+        """Celery's `on_task_request`: called for each message as the event loop reads it."""
         self.waiting.append(request)
-        self._flush()
+        if len(self.waiting) >= self.size or not self.more_to_read():
+            self._flush()
+
+    def tick(self) -> None:
+        """Once per event-loop iteration: if what was ready to read is read, hand it over."""
+        if self.waiting and not self.more_to_read():
+            self._flush()
 
     def _flush(self) -> None:
         if _shutting_down():

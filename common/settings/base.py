@@ -151,8 +151,8 @@ BUS_RETRY_MAX_DELAY_SECONDS = env_float("BUS_RETRY_MAX_DELAY_SECONDS", 300.0, mi
 # Handled event ids are kept this long to recognise duplicates: longer than the retry window plus the
 # time an operator may take to replay a dead letter.
 BUS_INBOX_RETENTION_HOURS = env_int("BUS_INBOX_RETENTION_HOURS", 720, minimum=1)
-# Consumers: at most this many waiting events handed to a pool process together and handled in one
-# transaction, when every process is busy (1 turns batching off).
+# Consumers: at most this many events (read back to back, or waiting while every pool process is
+# busy) handed to a pool process together and handled in one transaction (1 turns batching off).
 BUS_CONSUMER_BATCH_SIZE = env_int("BUS_CONSUMER_BATCH_SIZE", 50, minimum=1, maximum=1000)
 BUS_TASK_SOFT_TIME_LIMIT = env_int("BUS_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 BUS_TASK_TIME_LIMIT = env_int("BUS_TASK_TIME_LIMIT", 90, minimum=2)

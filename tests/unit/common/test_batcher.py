@@ -1,0 +1,135 @@
+"""How the worker's batcher groups events for the pool (the policy; the guarantees are tested with
+real workers in tests/reliability/test_batches.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from celery.worker import state
+
+from common.bus.batching import Batcher
+
+
+class FakeRequest:
+    def __init__(self, name: str, *, redelivered: bool = False, retries: int = 0) -> None:
+        self.id = self.name = name
+        self.type = "user.created"
+        self.delivery_info = {"redelivered": redelivered}
+        self.request_dict = {"retries": retries}
+        self.body, self.content_type, self.content_encoding = b"[]", "application/json", "utf-8"
+        self.task = SimpleNamespace(soft_time_limit=60, time_limit=90)
+        self.settled: list[str] = []
+
+    def revoked(self) -> bool:
+        return False
+
+    def on_success(self, outcome: Any) -> None:
+        self.settled.append("success")
+
+
+class FakePool:
+    """Records the jobs it is given; `finish()` completes the oldest unfinished one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.jobs: list[tuple[list[str], Callable[[Any], None]]] = []
+        self.finished = 0
+
+    def apply_async(self, fn: Any, args: Any, callback: Callable[[Any], None], **_: Any) -> object:
+        (items,) = args
+        self.jobs.append(([item[1] for item in items], callback))
+        return self
+
+    def batches(self) -> list[list[str]]:
+        return [ids for ids, _ in self.jobs]
+
+    def finish(self) -> None:
+        ids, callback = self.jobs[self.finished]
+        self.finished += 1
+        callback([(0, "handled", 0.001)] * len(ids))
+
+
+@pytest.fixture(autouse=True)
+def reserved() -> Iterator[None]:
+    yield
+    state.reserved_requests.clear()
+
+
+def received(batcher: Batcher, *requests: FakeRequest) -> list[FakeRequest]:
+    for request in requests:
+        state.reserved_requests.add(request)
+        batcher.submit(request)  # type: ignore[arg-type]
+    return list(requests)
+
+
+def test_a_lone_event_goes_at_once_and_alone() -> None:
+    pool = FakePool(limit=4)
+    received(Batcher(pool, 50), FakeRequest("a"))
+    assert pool.batches() == [["a"]]
+
+
+def test_events_read_back_to_back_go_together_once_nothing_more_is_ready() -> None:
+    pool, more = FakePool(limit=4), [True]
+    batcher = Batcher(pool, 50, lambda: more[0])
+    received(batcher, FakeRequest("a"), FakeRequest("b"))
+    assert pool.batches() == []  # more bytes were waiting on the connection: read them first
+    more[0] = False
+    received(batcher, FakeRequest("c"))
+    assert pool.batches() == [["a", "b", "c"]]
+
+
+def test_the_event_loop_tick_hands_over_what_waits_when_the_rest_was_not_a_delivery() -> None:
+    pool, more = FakePool(limit=4), [True]
+    batcher = Batcher(pool, 50, lambda: more[0])
+    received(batcher, FakeRequest("a"))
+    more[0] = False  # what was waiting was a heartbeat, say
+    batcher.tick()
+    assert pool.batches() == [["a"]]
+
+
+def test_while_every_process_is_busy_events_wait_and_then_go_together() -> None:
+    pool = FakePool(limit=2)
+    batcher = Batcher(pool, 50)
+    first, second, *_ = received(batcher, *(FakeRequest(n) for n in "abcde"))
+    assert pool.batches() == [["a"], ["b"]]
+
+    pool.finish()
+
+    assert pool.batches() == [["a"], ["b"], ["c", "d", "e"]]
+    assert first.settled == ["success"] and not second.settled
+
+
+def test_a_batch_holds_at_most_the_batch_size() -> None:
+    pool = FakePool(limit=1)
+    batcher = Batcher(pool, 2)
+    received(batcher, *(FakeRequest(n) for n in "abcd"))
+    pool.finish()
+    assert pool.batches() == [["a"], ["b", "c"]]
+
+
+def test_redelivered_and_retried_events_go_alone() -> None:
+    pool = FakePool(limit=1)
+    batcher = Batcher(pool, 50)
+    received(
+        batcher,
+        FakeRequest("busy"),
+        FakeRequest("a"),
+        FakeRequest("redelivered", redelivered=True),
+        FakeRequest("b"),
+        FakeRequest("retry", retries=2),
+    )
+    for _ in range(4):
+        pool.finish()
+    assert pool.batches() == [["busy"], ["a"], ["redelivered"], ["b"], ["retry"]]
+
+
+def test_an_event_whose_connection_closed_meanwhile_is_left_to_the_broker() -> None:
+    pool = FakePool(limit=1)
+    batcher = Batcher(pool, 50)
+    _, gone, _ = received(batcher, FakeRequest("busy"), FakeRequest("gone"), FakeRequest("kept"))
+    state.reserved_requests.discard(gone)  # what Celery does on a connection loss
+    pool.finish()
+    assert pool.batches() == [["busy"], ["kept"]]
