@@ -67,15 +67,7 @@ def parse(
 def dispatch(envelope: Envelope, subscription: Subscription, event: Contract, *, service: str) -> bool:
     """Run the handler once per event id, in one transaction with its inbox row and whatever it
     writes or publishes. False when the event had been handled already (a duplicate)."""
-    with _context(envelope):
-        started = time.perf_counter()
-        with transaction.atomic():
-            if not inbox.first_delivery(envelope):
-                _skipped(envelope, service)
-                return False
-            subscription.handler(event, envelope)
-        _handled(envelope, service, time.perf_counter() - started)
-    return True
+    return dispatch_batch([(envelope, subscription, event)], service=service)[0]
 
 
 def dispatch_batch(items: Sequence[Parsed], *, service: str) -> list[bool]:

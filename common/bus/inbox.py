@@ -17,17 +17,13 @@ _INSERT = "INSERT INTO " + InboxMessage._meta.db_table + " (event_id, event_type
 _ON_CONFLICT = " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 
 
-def first_delivery(envelope: Envelope) -> bool:
-    """Record the event in the caller's transaction; False when it was already handled.
-
-    One statement (it is on every event's path): a concurrent delivery of the same id waits on the
-    key until the first commits, then sees the conflict; if the first rolls back, it goes ahead.
-    """
-    return bool(first_deliveries([envelope]))
-
-
 def first_deliveries(envelopes: Sequence[Envelope]) -> set[UUID]:
-    """`first_delivery` for a batch, in one statement: the ids recorded now (a repeated id once)."""
+    """Record the events in the caller's transaction, in one statement; the ids recorded now (an
+    id handled before is not among them, and an id repeated in the batch is recorded once).
+
+    A concurrent delivery of the same id waits on the key until the first commits, then sees the
+    conflict; if the first rolls back, it goes ahead.
+    """
     sqlite = connection.vendor == "sqlite"  # Django stores a UUID there as hex
     now = timezone.now()
     params: list[UUID | str | datetime] = []

@@ -42,7 +42,7 @@ def recorded(items: list[Parsed]) -> set[uuid.UUID]:
 def test_new_events_run_once_each_and_duplicates_are_skipped() -> None:
     calls.clear()
     fresh, handled_before = parsed(), parsed()
-    inbox.first_delivery(handled_before[0])
+    inbox.first_deliveries([handled_before[0]])
     items = [fresh, handled_before, fresh]  # an old event, and a new one delivered twice
 
     assert dispatch_batch(items, service="test") == [True, False, False]
