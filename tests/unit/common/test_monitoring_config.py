@@ -42,6 +42,7 @@ SUITE_METRICS = frozenset(
         "suite_events_retried_total",
         "suite_events_dead_lettered_total",
         "suite_handler_duration_seconds",
+        "suite_consumer_batch_events",
         "suite_outbox_pending",
         "suite_outbox_oldest_pending_age_seconds",
         "suite_outbox_failed",
