@@ -146,10 +146,7 @@ class ConfirmingPublisher:
         if self._conn is None:
             return
         try:
-            try:
-                self._conn.drain_events(timeout=0)
-            except TimeoutError:
-                pass
+            self._read_pending()
             self._conn.heartbeat_tick()
         except (OSError, amqp.exceptions.AMQPError):
             self.close()
@@ -218,10 +215,8 @@ class ConfirmingPublisher:
         """Take in what the broker sent meanwhile (confirms, returns, connection.blocked), without
         waiting: what py-amqp's basic_publish does before every message."""
         assert self._conn is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             self._conn.drain_events(timeout=0)
-        except TimeoutError:
-            pass
 
     def wait(self, sent: list[str]) -> BatchOutcome:
         """Until the broker has settled every message of one `send`: its outcome."""

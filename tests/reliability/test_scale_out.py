@@ -51,11 +51,9 @@ def customer_journey(suite: Suite, n: int) -> dict[str, Any]:
     """Sign up, place two orders (once orders knows the customer), cancel the first."""
     user_id, email, token = suite.sign_up(f"crowd{n}")
 
-    def place() -> dict[str, Any] | None:
-        status, body = suite.call("POST", "orders", "/api/orders/", ITEMS, token=token)
-        return body if status == 201 else None
-
-    orders = [wait_for(place, timeout=60, what=f"order of user {n}") for _ in range(2)]
+    orders = [
+        suite.place_order(token, ITEMS["items"], timeout=60, what=f"order of user {n}") for _ in range(2)
+    ]
     status, _ = suite.call("POST", "orders", f"/api/orders/{orders[0]['id']}/cancel/", token=token)
     assert status == 200
     return {

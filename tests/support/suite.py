@@ -296,7 +296,12 @@ class Suite:
         return str(body["id"]), email, str(tokens["access"])
 
     def place_order(
-        self, token: str, items: list[dict[str, Any]] | None = None, *, what: str = "the order"
+        self,
+        token: str,
+        items: list[dict[str, Any]] | None = None,
+        *,
+        what: str = "the order",
+        timeout: float = 20.0,
     ) -> dict[str, Any]:
         """Place an order as soon as orders knows the customer (its replica follows user.created)."""
         order = {"items": items or [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]}
@@ -305,7 +310,7 @@ class Suite:
             status, body = self.call("POST", "orders", "/api/orders/", order, token=token)
             return body if status == 201 else None
 
-        return wait_for(place, what=what)
+        return wait_for(place, timeout=timeout, what=what)
 
     def mails(self) -> list[str]:
         if not self.mail_dir.exists():
