@@ -433,6 +433,13 @@ def end_to_end(
             bench.stop(process)
 
 
+def relay_only() -> Any:
+    """Events left to the relay, as with BUS_DISPATCH_ON_COMMIT off."""
+    from django.test import override_settings
+
+    return override_settings(BUS_DISPATCH_ON_COMMIT=False)
+
+
 def relay_alone(bench: Bench, sizes: Sizes, out: Measured) -> None:
     """Outbox rows (committed beforehand) to confirmed publications, in this process."""
     from django.conf import settings
@@ -440,7 +447,8 @@ def relay_alone(bench: Bench, sizes: Sizes, out: Measured) -> None:
     from common.bus.relay import Relay, RelayConfig
 
     bench.reset()
-    burst(produce_pipeline, sizes.relay, threads=4)
+    with relay_only():
+        burst(produce_pipeline, sizes.relay, threads=4)
     relay = Relay(
         RelayConfig(service="orders", amqp_url=settings.AMQP_URL, batch_size=settings.BUS_RELAY_BATCH_SIZE)
     )
@@ -528,6 +536,9 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
         "p99_pipeline_vs_plain_celery": ratio(
             summary["pipeline"]["p99_ms"], summary["plain_celery"]["p99_ms"]
         ),
+        "p99_pipeline_relay_vs_plain_celery": ratio(
+            summary["pipeline_relay"]["p99_ms"], summary["plain_celery"]["p99_ms"]
+        ),
         "relay_vs_raw_unconfirmed": ratio(
             summary["relay"]["publish_per_s"], summary["raw_amqp"]["publish_unconfirmed_per_s"]
         ),
@@ -558,6 +569,7 @@ def table(summary: dict[str, Any], rates: dict[str, float]) -> str:
         ("raw AMQP consume, manual acks", summary["raw_amqp"]["consume_per_s"], "msg/s"),
         ("plain Celery throughput", summary["plain_celery"]["throughput_per_s"], "events/s"),
         ("pipeline throughput", summary["pipeline"]["throughput_per_s"], "events/s"),
+        ("pipeline throughput, relay only", summary["pipeline_relay"]["throughput_per_s"], "events/s"),
         ("pipeline throughput, 1M-row tables", summary["pipeline_1m"]["throughput_per_s"], "events/s"),
         ("relay alone (confirmed)", summary["relay"]["publish_per_s"], "events/s"),
         ("consumer alone", summary["consumer"]["handled_per_s"], "events/s"),
@@ -566,7 +578,11 @@ def table(summary: dict[str, Any], rates: dict[str, float]) -> str:
     lines += [f"{name:<40} {value:>10.0f}  {unit}" for name, value, unit in rows]
     lines.append("")
     lines.append(f"{'latency at steady load (ms)':<40} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
-    for key, label in (("plain_celery", "plain Celery"), ("pipeline", "pipeline")):
+    for key, label in (
+        ("plain_celery", "plain Celery"),
+        ("pipeline", "pipeline"),
+        ("pipeline_relay", "pipeline, relay only"),
+    ):
         s = summary[key]
         lines.append(
             f"{label:<40} {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}"
@@ -618,6 +634,8 @@ def django_for(bench: Bench) -> Iterator[None]:
     """This process is the producer service: orders' settings, on the benchmark's databases."""
     os.environ.update(bench.env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "orders_svc.settings"
+    # the suite's default, whatever the calling environment says (the test runner turns it off)
+    os.environ["BUS_DISPATCH_ON_COMMIT"] = "1"
     import django
 
     django.setup()
@@ -666,6 +684,15 @@ def main() -> int:
                     produce_pipeline,
                     lambda: [bench.relay(), bench.worker("pipeline")],
                 )
+                with relay_only():
+                    end_to_end(
+                        bench,
+                        sizes,
+                        out,
+                        "pipeline_relay",
+                        produce_pipeline,
+                        lambda: [bench.relay(), bench.worker("pipeline")],
+                    )
                 relay_alone(bench, sizes, out)
                 consumer_alone(bench, sizes, out)
             bench.reset()
@@ -691,6 +718,7 @@ def main() -> int:
             "worker_prefetch_multiplier": int(bench.env["WORKER_PREFETCH_MULTIPLIER"]),
             "relay_batch_size": used["relay_batch_size"],
             "relay_linger_ms": used["relay_linger_ms"],
+            "dispatch_on_commit": "pipeline: on (the default); pipeline_relay: off",
             "producer_threads": 4,
             "queues": (
                 "pipeline: quorum queue, confirmed publishing; plain: classic queue, as Celery's defaults"

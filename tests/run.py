@@ -144,6 +144,9 @@ def main() -> int:
         TEST_DATABASE_SERVER=databases.server_url(),
         PYTHONDONTWRITEBYTECODE="1",
     )
+    # Tests prove the relay's path unless they turn dispatch on commit on themselves
+    # (tests/integration/common/test_dispatch.py, tests/e2e/test_dispatch.py).
+    base_env.setdefault("BUS_DISPATCH_ON_COMMIT", "0")
     results: list[tuple[str, int, float]] = []
     try:
         if not args.groups or "static" in args.groups:

@@ -1,15 +1,21 @@
 """`publish(event)`: the one way a service emits an event.
 
 It writes an outbox row in the caller's own transaction, so the event exists exactly when the change
-it announces commits; the relay takes it to RabbitMQ from there (at least once).
+it announces commits. From there it reaches RabbitMQ at least once: published by this process right
+after the commit (`common.bus.dispatch`, when BUS_DISPATCH_ON_COMMIT is on), or by a relay.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone
 
+from common.bus import dispatch
 from common.bus.models import OutboxMessage
+from common.bus.wire import envelope_message
 from common.contracts.base import Contract
 from common.contracts.envelope import Envelope
 from common.observability import context
@@ -35,13 +41,27 @@ def publish(
         correlation_id=context.correlation_id.get(),
         causation_id=context.event_id.get(),  # the event being handled caused this one
     )
-    OutboxMessage.objects.using(using).create(
+    dispatcher = dispatch.dispatcher() if settings.BUS_DISPATCH_ON_COMMIT else None
+    if dispatcher is not None and not dispatcher.accepting():
+        dispatcher = None  # the broker just failed it, or it is behind: the relays take this one
+    envelope_json = envelope.model_dump_json()
+    row = OutboxMessage.objects.using(using).create(
         event_id=envelope.id,
         event_type=envelope.type,
         aggregate_id=envelope.aggregate_id,
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id,
-        envelope=envelope.model_dump_json(),
+        envelope=envelope_json,
         created_at=envelope.occurred_at,
+        claimed_until=_dispatch_lease() if dispatcher else None,
     )
+    if dispatcher is not None:
+        message = envelope_message(envelope, origin=settings.SERVICE_NAME, envelope_json=envelope_json)
+        committed = dispatch.Committed(row.id, using, envelope.type, message)
+        transaction.on_commit(lambda: dispatcher.submit(committed), using=using)
     return envelope
+
+
+def _dispatch_lease() -> datetime:
+    """Relays leave a dispatched row alone until then: past it, its process is assumed dead."""
+    return timezone.now() + timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS)

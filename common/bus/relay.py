@@ -14,6 +14,7 @@ so one aggregate's events always leave in creation order, whatever the number of
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import queue
@@ -62,11 +63,6 @@ UPDATE {table} AS o SET claimed_until = %(until)s, attempts = o.attempts + 1
 FROM eligible WHERE o.id = eligible.eligible_id
 RETURNING id, event_id, event_type, aggregate_id, correlation_id, causation_id, envelope,
           (SELECT count(*) FROM candidates)
-"""
-
-MARK_PUBLISHED = """
-UPDATE {table} SET status = %s, published_at = %s, last_error = '', claimed_until = NULL
-WHERE id IN ({ids})
 """
 
 
@@ -163,6 +159,7 @@ class Relay:
             "LISTEN/NOTIFY" if waker.listening else f"polling every {self.config.poll_interval}s",
         )
         self._start_pipeline()
+        frozen = False
         try:
             while not self.stop.is_set():
                 try:
@@ -179,6 +176,8 @@ class Relay:
                     self._sleep(self._next_backoff())
                     continue
                 self._maybe_prune()
+                if not frozen:
+                    frozen = _freeze_heap()
                 self.last_cycle = time.monotonic()
                 if not claimed and not self._flights and not self._single_rows_left:
                     self.publisher.keepalive()
@@ -365,7 +364,7 @@ class Relay:
         return Claimed(sorted(rows, key=lambda row: row.id), backlog)
 
     def _release(self, rows: list[Pending]) -> None:
-        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(claimed_until=None)
+        outbox.release([row.id for row in rows])
 
     def _message(self, row: Pending) -> TaskMessage:
         return task_message(
@@ -388,7 +387,7 @@ class Relay:
         rows_by_event = {row.event_id: row for row in rows}
         by_event = {event_id: row.id for event_id, row in rows_by_event.items()}
         if confirmed:
-            self._mark_published([by_event[e] for e in confirmed])
+            outbox.mark_published([by_event[e] for e in confirmed])
             self.published_total += len(confirmed)
             counts: dict[str, int] = {}
             for event_id in confirmed:
@@ -413,16 +412,6 @@ class Relay:
             log.warning("relay: broker nacked %d message(s); they stay pending", len(nacked))
             OutboxMessage.objects.filter(id__in=[by_event[e] for e in nacked]).update(
                 last_error="nacked by the broker; will retry", claimed_until=None
-            )
-
-    def _mark_published(self, ids: list[int]) -> None:
-        """One statement for the whole batch, in SQL: it runs for every batch, and building it
-        through the ORM cost more CPU than the statement itself."""
-        placeholders = ", ".join(["%s"] * len(ids))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                MARK_PUBLISHED.format(table=OutboxMessage._meta.db_table, ids=placeholders),
-                [Status.PUBLISHED.value, connection.ops.adapt_datetimefield_value(timezone.now()), *ids],
             )
 
     def _fail(self, ids: list[int], reason: str) -> None:
@@ -475,6 +464,15 @@ class Relay:
 def _text(value: object) -> str:
     """A UUID column as text: PostgreSQL gives UUIDs, SQLite (as Django stores them) hex strings."""
     return str(value) if isinstance(value, UUID) else str(UUID(str(value)))
+
+
+def _freeze_heap() -> bool:
+    """After the first cycle (everything imported, connections open), move what exists to the
+    collector's permanent generation: a full collection of Django's heap paused the relay for
+    50 ms, every few seconds at 200 events/s, and every event waiting behind it showed it."""
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 def _close_connection() -> None:

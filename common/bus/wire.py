@@ -62,13 +62,14 @@ def task_message(
     return TaskMessage(body=body, headers=headers, properties=properties, routing_key=event_type)
 
 
-def envelope_message(envelope: Envelope, *, origin: str) -> TaskMessage:
+def envelope_message(envelope: Envelope, *, origin: str, envelope_json: str | None = None) -> TaskMessage:
+    """`envelope_json`: the envelope already serialised (the outbox row's), not dumped twice."""
     return task_message(
         event_id=str(envelope.id),
         event_type=envelope.type,
         aggregate_id=envelope.aggregate_id,
         correlation_id=str(envelope.correlation_id),
         causation_id=str(envelope.causation_id) if envelope.causation_id else None,
-        envelope_json=envelope.model_dump_json(),
+        envelope_json=envelope_json or envelope.model_dump_json(),
         origin=origin,
     )

@@ -17,7 +17,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 PUBLISHED = Counter(
-    "suite_events_published", "Events the relay published and the broker confirmed.", ["service", "type"]
+    "suite_events_published",
+    "Events published and confirmed by the broker (by the committing process or a relay).",
+    ["service", "type"],
 )
 CONSUMED = Counter("suite_events_consumed", "Events whose handler ran and committed.", ["service", "type"])
 DUPLICATES = Counter(

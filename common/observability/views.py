@@ -39,5 +39,6 @@ _registry = None
 def metrics(request: HttpRequest) -> HttpResponse:
     global _registry
     if _registry is None:
-        _registry = registry_for(settings.SERVICE_NAME, settings.AMQP_URL, counters=False)
+        # counters too: with dispatch on commit, this process publishes its service's events
+        _registry = registry_for(settings.SERVICE_NAME, settings.AMQP_URL, counters=True)
     return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)

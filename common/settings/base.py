@@ -133,6 +133,9 @@ BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
 # A relay's claim on a batch: other relays leave it alone this long (then assume the relay died).
 BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 30.0, minimum=1.0)
+# Publish each committed outbox row from the committing process at once (one hop fewer than the
+# relay's: lower latency), the relays taking what it could not publish (docs/decisions.md).
+BUS_DISPATCH_ON_COMMIT = env_bool("BUS_DISPATCH_ON_COMMIT", True)
 if BUS_RELAY_LINGER_MS >= 1000:
     raise ImproperlyConfigured(
         f"BUS_RELAY_LINGER_MS must be below 1000 (a pause between batches, not a schedule), "

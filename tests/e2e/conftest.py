@@ -56,6 +56,8 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         "THROTTLE_SIGNUP": "10000/min",
         # a handler failing transiently is parked at once, so the admin has a dead letter to replay
         "BUS_RETRY_MAX_ATTEMPTS": "1",
+        # as in production (the test runner turns it off for the tests written for the relay)
+        "BUS_DISPATCH_ON_COMMIT": "1",
     }
     running = Suite(workdir=Path(tmp_path_factory.mktemp("locked")), settings=settings, least_privilege=True)
     try:

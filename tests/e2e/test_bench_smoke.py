@@ -13,6 +13,7 @@ KEYS = {
     "raw_amqp": ("publish_confirmed_per_s", "publish_unconfirmed_per_s", "consume_per_s"),
     "plain_celery": ("throughput_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms"),
     "pipeline": ("throughput_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms"),
+    "pipeline_relay": ("throughput_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms"),
     "relay": ("publish_per_s",),
     "consumer": ("handled_per_s",),
     "pipeline_1m": ("throughput_per_s",),
