@@ -61,8 +61,8 @@ WITH candidates AS (
 )
 UPDATE {table} AS o SET claimed_until = %(until)s, attempts = o.attempts + 1
 FROM eligible WHERE o.id = eligible.eligible_id
-RETURNING id, event_id, event_type, aggregate_id, correlation_id, causation_id, envelope,
-          (SELECT count(*) FROM candidates)
+RETURNING id, CAST(event_id AS text), event_type, aggregate_id, CAST(correlation_id AS text),
+          CAST(causation_id AS text), envelope, (SELECT count(*) FROM candidates)
 """
 
 
@@ -461,9 +461,10 @@ class Relay:
         self.stop.wait(seconds)
 
 
-def _text(value: object) -> str:
-    """A UUID column as text: PostgreSQL gives UUIDs, SQLite (as Django stores them) hex strings."""
-    return str(value) if isinstance(value, UUID) else str(UUID(str(value)))
+def _text(value: str) -> str:
+    """A UUID column cast to text, in its canonical form: PostgreSQL's already is (no UUID object
+    is made per column: a 1,000-row claim made 3,000); SQLite stores hex digits (Django's way)."""
+    return value if len(value) == 36 else str(UUID(value))
 
 
 def _freeze_heap() -> bool:
