@@ -134,20 +134,17 @@ class Dispatcher:
             return self.publisher.publish(messages)
 
     def _mark(self, done: list[Committed]) -> None:
-        counts: dict[str, int] = {}
         for using, ids in _by_alias(done).items():
             try:
                 outbox.mark_published(ids, using=using)
             except DatabaseError as exc:  # the lease runs out: published again, deduplicated
                 log.warning("dispatch: could not mark %d published row(s): %s", len(ids), exc)
                 connections[using].close()
-        for item in done:
-            counts[item.event_type] = counts.get(item.event_type, 0) + 1
-            if log.isEnabledFor(logging.DEBUG):
+        metrics.count_published(self.service, (item.event_type for item in done))
+        if log.isEnabledFor(logging.DEBUG):
+            for item in done:
                 with message_context(item.message.headers):
                     log.debug("published %s %s", item.event_type, item.message.properties["message_id"])
-        for event_type, count in counts.items():
-            metrics.PUBLISHED.labels(service=self.service, type=event_type).inc(count)
 
     def _release(self, items: list[Committed]) -> None:
         for using, ids in _by_alias(items).items():

@@ -389,11 +389,10 @@ class Relay:
         if confirmed:
             outbox.mark_published([by_event[e] for e in confirmed])
             self.published_total += len(confirmed)
-            counts: dict[str, int] = {}
-            for event_id in confirmed:
-                row = rows_by_event[event_id]
-                counts[row.event_type] = counts.get(row.event_type, 0) + 1
-                if log.isEnabledFor(logging.DEBUG):
+            metrics.count_published(self.config.service, (rows_by_event[e].event_type for e in confirmed))
+            if log.isEnabledFor(logging.DEBUG):
+                for event_id in confirmed:
+                    row = rows_by_event[event_id]
                     with in_flight(
                         correlation=UUID(row.correlation_id),
                         causation=UUID(row.causation_id) if row.causation_id else None,
@@ -401,8 +400,6 @@ class Relay:
                         kind=row.event_type,
                     ):
                         log.debug("published %s %s", row.event_type, row.event_id)
-            for event_type, count in counts.items():
-                metrics.PUBLISHED.labels(service=self.config.service, type=event_type).inc(count)
         failures: dict[str, list[int]] = {}
         for event_id, reason in unroutable.items():
             failures.setdefault(reason, []).append(by_event[event_id])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter as Tally
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
@@ -21,6 +22,14 @@ PUBLISHED = Counter(
     "Events published and confirmed by the broker (by the committing process or a relay).",
     ["service", "type"],
 )
+
+
+def count_published(service: str, event_types: Iterable[str]) -> None:
+    """One increment per type for a confirmed batch (the relay's or a dispatcher's)."""
+    for event_type, count in Tally(event_types).items():
+        PUBLISHED.labels(service=service, type=event_type).inc(count)
+
+
 CONSUMED = Counter("suite_events_consumed", "Events whose handler ran and committed.", ["service", "type"])
 DUPLICATES = Counter(
     "suite_events_duplicates", "Deliveries skipped: the event id was already handled.", ["service", "type"]
