@@ -33,6 +33,7 @@ from typing import Any
 
 import amqp
 import psycopg
+from django.test import override_settings
 
 from common.bus.broker import raw_channel
 
@@ -433,10 +434,8 @@ def end_to_end(
             bench.stop(process)
 
 
-def relay_only() -> Any:
+def relay_only() -> override_settings:
     """Events left to the relay, as with BUS_DISPATCH_ON_COMMIT off."""
-    from django.test import override_settings
-
     return override_settings(BUS_DISPATCH_ON_COMMIT=False)
 
 

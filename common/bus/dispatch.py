@@ -120,9 +120,12 @@ class Dispatcher:
             self._release(batch)
             return
         confirmed = set(outcome.confirmed)
-        done = [item for item in batch if item.message.properties["message_id"] in confirmed]
-        if len(done) < len(batch):  # unroutable or nacked: the relay's rules decide their fate
-            self._release([item for item in batch if item not in done])
+        done: list[Committed] = []
+        left: list[Committed] = []  # unroutable or nacked: the relay's rules decide their fate
+        for item in batch:
+            (done if item.message.properties["message_id"] in confirmed else left).append(item)
+        if left:
+            self._release(left)
         self._mark(done)
 
     def _publish(self, messages: list[TaskMessage]) -> BatchOutcome:

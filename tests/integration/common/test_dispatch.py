@@ -113,14 +113,15 @@ def test_a_process_killed_before_it_dispatched_leaves_the_event_to_a_relay(
     lease = {"BUS_RELAY_LEASE_SECONDS": "3", "BUS_RELAY_CONFIRM_TIMEOUT": "2"}
     code = textwrap.dedent(
         """
-        import time, uuid
+        import uuid
         from django.db import transaction
+        from common.bus import dispatch
         from common.bus.publisher import publish
         from common.contracts import UserCreated
         with transaction.atomic():
             event = UserCreated(user_id=uuid.uuid4(), email="k@example.com", first_name="K", last_name="L")
             publish(event, aggregate_id="killed", aggregate_version=1)
-        time.sleep(60)
+        dispatch.stop()  # waits for the dispatcher, which dies before publishing; else a clean exit
         """
     )
     victim = spawn(
