@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SERVICES := users orders notifications
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv run test bench migrate topology keys superuser clean contracts contracts-write catalogue lint
+.PHONY: help venv tools run test bench migrate topology keys superuser clean contracts contracts-write catalogue lint
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,11 +36,15 @@ run: venv  ## set up and run the whole suite in the foreground (Ctrl-C stops it)
 	@echo "users :8001  orders :8002  notifications :8003  flower :5555"
 	@exec $(VENV)/bin/honcho start -f Procfile
 
-test: venv  ## set up and run every test against the real RabbitMQ and PostgreSQL
+test: venv tools  ## set up and run every test against the real RabbitMQ and PostgreSQL
 	@$(PY) -m tests.run $(if $(GROUPS),$(GROUPS)) $(if $(ARGS),-- $(ARGS))
+
+tools:  ## install the system tools the tests use (Chromium, promtool, Node and npm) if missing
+	@bash tests/support/system-tools.sh
 
 contracts: venv  ## check the committed JSON Schemas and AsyncAPI against the code (drift, breaking changes)
 	@$(PY) manage.py users contracts check
+	@command -v npm >/dev/null && command -v node >/dev/null || { echo "the AsyncAPI parser needs Node.js and npm: make tools installs them" >&2; exit 1; }
 	@test -d tests/support/asyncapi/node_modules || npm ci --prefix tests/support/asyncapi --no-audit --no-fund --silent
 	@node tests/support/asyncapi/check.mjs docs/asyncapi.yaml
 
@@ -50,14 +54,14 @@ contracts-write: venv  ## regenerate docs/ (JSON Schemas, AsyncAPI); refuses bre
 catalogue: venv  ## print the event catalogue: type, versions, producer, consumers, queue
 	@$(PY) manage.py users contracts catalogue
 
-lint: venv  ## ruff, mypy --strict, import-linter (also part of make test)
+lint: venv  ## ruff, mypy --strict, import-linter, the contract gate (also part of make test)
 	@$(PY) -m tests.run static
 
 bench: venv  ## pipeline vs plain Celery vs raw AMQP, on the local RabbitMQ and PostgreSQL (a few minutes)
 	@$(PY) -m common.bus.broker
 	@$(PY) -m bench.run $(if $(REPEAT),--repeat $(REPEAT))
 
-superuser: venv  ## create an admin for one service: make superuser SERVICE=orders
+superuser: migrate  ## create an admin for one service: make superuser SERVICE=orders
 	@$(PY) manage.py $(or $(SERVICE),users) createsuperuser
 
 clean:  ## remove local databases, keys and mail (not the venv)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,19 @@ def pytest_runtest_makereport(
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+@pytest.fixture(autouse=True)
+def _process_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """When a test that used a running suite (`tests.support.suite.Suite`) fails, print its
+    processes' logs."""
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    for name, used in getattr(request.node, "funcargs", {}).items():
+        if type(used).__name__ == "Suite" and callable(getattr(used, "logs", None)):
+            print(f"\n===== process logs of {name} after {request.node.name} =====\n{used.logs()}")
 
 
 @pytest.fixture(autouse=True)

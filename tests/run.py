@@ -35,9 +35,11 @@ class Group:
     name: str
     settings: str | None
     paths: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()  # what this group sets on top of the shipped defaults
 
 
 ASYNCAPI_CHECKER = ROOT / "tests" / "support" / "asyncapi"
+NOTHING_COLLECTED = 5  # pytest's exit code when no test was collected
 # Static checks run first: a type error or a contract break fails fast, before any broker work.
 STATIC_CHECKS: tuple[tuple[str, list[str]], ...] = (
     ("ruff lint", [sys.executable, "-m", "ruff", "check", "."]),
@@ -59,6 +61,18 @@ GROUPS = (
     ),
     Group("e2e", None, ("tests/e2e",)),
     Group("reliability", None, ("tests/reliability",)),
+    # The embedded default of `make run`: the processes of the Procfile on SQLite files.
+    Group(
+        "sqlite",
+        None,
+        (
+            "tests/e2e/test_story.py",
+            "tests/e2e/test_lifecycle.py",
+            "tests/reliability/test_worker_kill.py",
+            "tests/reliability/test_broker_outage.py",
+        ),
+        env=(("TEST_DATABASES", "sqlite"),),
+    ),
 )
 
 
@@ -74,10 +88,17 @@ def preflight() -> None:
 def run_static(base_env: dict[str, str]) -> int:
     """ruff, mypy, import-linter, the contract gate and the AsyncAPI parser; 0 when all pass."""
     print("\n=== static: lint, types, import boundaries, contracts", flush=True)
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        print(
+            f"  {' and '.join(missing)} not found: the AsyncAPI parser needs Node.js and npm "
+            "(bash tests/support/system-tools.sh installs them)"
+        )
+        return 1
     if not (ASYNCAPI_CHECKER / "node_modules").exists():
         install = ["npm", "ci", "--prefix", str(ASYNCAPI_CHECKER), "--no-audit", "--no-fund", "--silent"]
         if subprocess.call(install, cwd=ROOT) != 0:
-            print("could not install the AsyncAPI parser (npm ci)")
+            print("  could not install the AsyncAPI parser (npm ci)")
             return 1
     failed = 0
     for name, cmd in STATIC_CHECKS:
@@ -91,11 +112,18 @@ def run_static(base_env: dict[str, str]) -> int:
 
 
 def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[str]) -> int:
-    paths = [p for p in group.paths if (ROOT / p).exists()]
-    if not paths:
-        return 0
+    missing = [p for p in group.paths if not (ROOT / p).exists()]
+    if missing:
+        print(f"\n=== {group.name}: missing {', '.join(missing)}", flush=True)
+        return NOTHING_COLLECTED
     vhost = broker.create_vhost(f"test-{group.name}")
-    env = dict(base_env, AMQP_URL=broker.amqp_url(vhost), TEST_RUN_PREFIX=f"{prefix}{group.name}_")
+    env = dict(
+        base_env,
+        **dict(group.env),
+        AMQP_URL=broker.amqp_url(vhost),
+        TEST_RUN_PREFIX=f"{prefix}{group.name}_",
+    )
+    paths = list(group.paths)
     for service in SERVICES:
         env.setdefault(f"{service.upper()}_DATABASE_URL", databases.database_url(f"{prefix}{service}"))
     cmd = [sys.executable, "-m", "pytest", *paths, *extra]
@@ -129,7 +157,8 @@ def main() -> int:
     chosen = [g for g in GROUPS if not args.groups or g.name in args.groups]
     if args.groups == ["static"]:
         chosen = []
-    preflight()
+    if chosen:  # the static checks need neither a broker nor a database
+        preflight()
 
     run_id = uuid.uuid4().hex[:8]
     prefix = f"suite_t{run_id}_"
@@ -144,9 +173,6 @@ def main() -> int:
         TEST_DATABASE_SERVER=databases.server_url(),
         PYTHONDONTWRITEBYTECODE="1",
     )
-    # Tests prove the relay's path unless they turn dispatch on commit on themselves
-    # (tests/integration/common/test_dispatch.py, tests/e2e/test_dispatch.py).
-    base_env.setdefault("BUS_DISPATCH_ON_COMMIT", "0")
     results: list[tuple[str, int, float]] = []
     try:
         if not args.groups or "static" in args.groups:
@@ -163,10 +189,16 @@ def main() -> int:
             print(f"dropped leftover databases: {', '.join(dropped)}")
     print("\n=== summary")
     for name, code, seconds in results:
-        # pytest exit code 5 = no tests collected in that group
-        verdict = "passed" if code in (0, 5) else f"FAILED (exit {code})"
-        print(f"  {name:<14} {verdict:<18} {seconds:6.1f}s")
-    return 0 if all(code in (0, 5) for _, code, _ in results) else 1
+        print(f"  {name:<14} {verdict(code):<28} {seconds:6.1f}s")
+    return 0 if all(code == 0 for _, code, _ in results) else 1
+
+
+def verdict(code: int) -> str:
+    if code == 0:
+        return "passed"
+    if code == NOTHING_COLLECTED:  # a group that ran no test proved nothing
+        return "FAILED (no tests ran)"
+    return f"FAILED (exit {code})"
 
 
 if __name__ == "__main__":

@@ -141,9 +141,13 @@ class ConfirmingPublisher:
             with contextlib.suppress(Exception):
                 conn.collect()
 
-    def keepalive(self) -> None:
-        """Read and send heartbeats while idle, so a dead connection is noticed before a publish."""
+    def keepalive(self, *, reconnect: bool = False) -> None:
+        """Read and send heartbeats while idle, so a dead connection is noticed before a publish;
+        with `reconnect`, a connection that is gone is opened again (BrokerUnavailable if it cannot
+        be), so an idle relay notices an outage and its readiness says so."""
         if self._conn is None:
+            if reconnect:
+                self._connect()
             return
         try:
             self._read_pending()

@@ -180,7 +180,12 @@ class Relay:
                     frozen = _freeze_heap()
                 self.last_cycle = time.monotonic()
                 if not claimed and not self._flights and not self._single_rows_left:
-                    self.publisher.keepalive()
+                    try:
+                        self.publisher.keepalive(reconnect=True)
+                    except BrokerUnavailable as exc:
+                        self._outage(str(exc))
+                        continue
+                    self._recovered()
                     waker.wait(self.stop)
                     self._lingered = False
                 else:

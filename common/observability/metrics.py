@@ -57,36 +57,46 @@ BATCH_SIZE = Histogram(
 )
 
 
+# What processes count (a worker's pool processes through the multiprocess files).
+COUNTERS = (PUBLISHED, CONSUMED, DUPLICATES, RETRIED, DEAD_LETTERED, HANDLER_DURATION, BATCH_SIZE)
+
+# The state gauges, by name: (help, what of the outbox state they show; None for the queue depth).
+STATE_GAUGES: dict[str, tuple[str, str | None]] = {
+    "suite_outbox_pending": ("Committed events not yet published.", "pending"),
+    "suite_outbox_oldest_pending_age_seconds": (
+        "Age of the oldest pending event.",
+        "oldest_pending_age_seconds",
+    ),
+    "suite_outbox_failed": ("Events that failed to publish for good (see the admin).", "failed"),
+    "suite_dead_letter_queue_depth": ("Messages waiting in the dead-letter queue.", None),
+}
+
+
 class BusStateCollector(Collector):
     """Outbox and dead-letter queue gauges of one service, computed at scrape time."""
 
     def __init__(self, service: str, amqp_url: str) -> None:
         self.service, self.amqp_url = service, amqp_url
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        """The gauges without values: prometheus-client registers a collector by what it describes,
+        without scraping it (no database or broker needed)."""
+        for name, (text, _) in STATE_GAUGES.items():
+            yield GaugeMetricFamily(name, text, labels=["service"])
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         from common.bus import outbox  # needs the app registry: imported when scraped
         from common.bus.deadletters import DeadLetterQueue
 
         state = outbox.state()
-        for name, text, value in (
-            ("suite_outbox_pending", "Committed events not yet published.", state.pending),
-            (
-                "suite_outbox_oldest_pending_age_seconds",
-                "Age of the oldest pending event.",
-                state.oldest_pending_age_seconds,
-            ),
-            ("suite_outbox_failed", "Events that failed to publish for good (see the admin).", state.failed),
-        ):
-            gauge = GaugeMetricFamily(name, text, labels=["service"])
-            gauge.add_metric([self.service], value)
+        for gauge in self.describe():
+            field = STATE_GAUGES[gauge.name][1]
+            if field is not None:
+                gauge.add_metric([self.service], getattr(state, field))
+            else:  # no broker: no sample, rather than a failed scrape
+                with contextlib.suppress(Exception):
+                    gauge.add_metric([self.service], DeadLetterQueue(self.amqp_url, self.service).depth())
             yield gauge
-        depth = GaugeMetricFamily(
-            "suite_dead_letter_queue_depth", "Messages waiting in the dead-letter queue.", labels=["service"]
-        )
-        # no broker: no sample, rather than a failed scrape
-        with contextlib.suppress(Exception):
-            depth.add_metric([self.service], DeadLetterQueue(self.amqp_url, self.service).depth())
-        yield depth
 
 
 def registry_for(service: str, amqp_url: str, *, counters: bool) -> CollectorRegistry:
@@ -97,6 +107,6 @@ def registry_for(service: str, amqp_url: str, *, counters: bool) -> CollectorReg
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:
-            for collector in (PUBLISHED, CONSUMED, DUPLICATES, RETRIED, DEAD_LETTERED, HANDLER_DURATION):
+            for collector in COUNTERS:
                 registry.register(collector)
     return registry

@@ -194,8 +194,14 @@ JWT_DIR = VAR_DIR / "jwt"
 
 
 def jwt_settings(*, issuer: bool) -> dict[str, Any]:
-    public_key = env_secret("JWT_PUBLIC_KEY", file_default=JWT_DIR / "public.pem")
-    private_key = env_secret("JWT_PRIVATE_KEY", file_default=JWT_DIR / "private.pem") if issuer else None
+    """A missing key is not an error here: only the API needs keys, and it refuses to start without
+    them (`common.auth.keys.require_token_keys`); workers, relays and the contract tools need none."""
+    public_key = env_secret("JWT_PUBLIC_KEY", file_default=JWT_DIR / "public.pem", required=False)
+    private_key = (
+        env_secret("JWT_PRIVATE_KEY", file_default=JWT_DIR / "private.pem", required=False)
+        if issuer
+        else None
+    )
     return {
         "ALGORITHM": "RS256",
         "SIGNING_KEY": private_key,

@@ -17,9 +17,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         "THROTTLE_LOGIN": "10000/min",
         "THROTTLE_SIGNUP": "10000/min",
         "THROTTLE_PASSWORD": "10000/min",
-        # logs as in production, with the relay's line per published event
+        # logs as in production, with a line per published event (dispatched on commit, or relayed)
         "LOG_FORMAT": "json",
-        "LOG_LEVELS": "common.bus.relay=DEBUG",
+        "LOG_LEVELS": "common.bus.dispatch=DEBUG,common.bus.relay=DEBUG",
     }
     running = Suite(workdir=Path(tmp_path_factory.mktemp("suite")), settings=settings)
     try:
@@ -28,14 +28,6 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         yield running
     finally:
         running.teardown()
-
-
-@pytest.fixture(autouse=True)
-def logs_on_failure(request: pytest.FixtureRequest, suite: Suite) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        print(f"\n===== process logs after {request.node.name} =====\n{suite.logs()}")
 
 
 FLOWER_LOGIN = ("operator", "flower-test-password")
@@ -56,8 +48,6 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         "THROTTLE_SIGNUP": "10000/min",
         # a handler failing transiently is parked at once, so the admin has a dead letter to replay
         "BUS_RETRY_MAX_ATTEMPTS": "1",
-        # as in production (the test runner turns it off for the tests written for the relay)
-        "BUS_DISPATCH_ON_COMMIT": "1",
     }
     running = Suite(workdir=Path(tmp_path_factory.mktemp("locked")), settings=settings, least_privilege=True)
     try:

@@ -44,7 +44,9 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
     wait_for(
         lambda: (
             suite.sql(
-                "notifications", "SELECT email FROM notifications_contact WHERE user_id = %s", (user_id,)
+                "notifications",
+                "SELECT email FROM notifications_contact WHERE user_id = %s",
+                (uuid.UUID(user_id),),
             )
             == [(new_email,)]
         ),
@@ -90,7 +92,7 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
     assert suite.sql(
         "notifications",
         "SELECT email, deleted_at IS NOT NULL FROM notifications_contact WHERE user_id = %s",
-        (user_id,),
+        (uuid.UUID(user_id),),
     ) == [("", True)]
     # the welcome went to the first address; everything after the change to the new one
     recipients = {n["kind"]: n["recipient"] for n in before_deletion}

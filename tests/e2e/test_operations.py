@@ -7,11 +7,15 @@ import json
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from common.contracts import Envelope, UserCreated
-from tests.support.metrics import Sample, value
+from tests.support import databases
+from tests.support.metrics import Sample, counter, value
 from tests.support.polling import wait_for
 from tests.support.suite import SERVICES, Suite
 
@@ -37,7 +41,7 @@ def moved(
 
 
 def test_metrics_move_by_the_right_amounts(suite: Suite) -> None:
-    watched = ("users-relay", "orders-relay", "orders-worker", "notifications-worker")
+    watched = ("users-api", "orders-api", "users-relay", "orders-worker", "notifications-worker")
     before = {p: metrics(suite, p) for p in watched}
 
     # when one user signs up and places one order
@@ -46,12 +50,13 @@ def test_metrics_move_by_the_right_amounts(suite: Suite) -> None:
     suite.place_order(token)
 
     def delta(process: str, name: str, **labels: str) -> float:
-        return value(metrics(suite, process), name, **labels) - value(before[process], name, **labels)
+        return counter(metrics(suite, process), name, **labels) - counter(before[process], name, **labels)
 
-    # then each counter moved by exactly what happened
+    # then each counter moved by exactly what happened: the APIs published their events on commit
     expectations = [
-        ("users-relay", "suite_events_published_total", {"service": "users", "type": "user.created"}, 1),
-        ("orders-relay", "suite_events_published_total", {"service": "orders", "type": "order.placed"}, 1),
+        ("users-api", "suite_events_published_total", {"service": "users", "type": "user.created"}, 1),
+        ("orders-api", "suite_events_published_total", {"service": "orders", "type": "order.placed"}, 1),
+        ("users-relay", "suite_events_published_total", {"service": "users", "type": "user.created"}, 0),
         ("orders-worker", "suite_events_consumed_total", {"service": "orders", "type": "user.created"}, 1),
         (
             "notifications-worker",
@@ -82,12 +87,12 @@ def test_metrics_move_by_the_right_amounts(suite: Suite) -> None:
     assert value(after, "suite_dead_letter_queue_depth", service="orders") == 0
 
     # and a duplicate delivery counts as a duplicate, not as another consumption
-    consumed = value(
+    consumed = counter(
         metrics(suite, "orders-worker"), "suite_events_consumed_total", service="orders", type="user.created"
     )
     event = UserCreated(user_id=uuid.uuid4(), email="dup@example.com", first_name="D", last_name="U")
     envelope = Envelope.wrap(event, producer="users", aggregate_id=str(event.user_id), aggregate_version=1)
-    duplicates = value(
+    duplicates = counter(
         metrics(suite, "orders-worker"),
         "suite_events_duplicates_total",
         service="orders",
@@ -97,7 +102,7 @@ def test_metrics_move_by_the_right_amounts(suite: Suite) -> None:
     suite.publish_event(envelope)
     wait_for(
         lambda: (
-            value(
+            counter(
                 metrics(suite, "orders-worker"),
                 "suite_events_duplicates_total",
                 service="orders",
@@ -108,7 +113,7 @@ def test_metrics_move_by_the_right_amounts(suite: Suite) -> None:
         what="one duplicate",
     )
     assert (
-        value(
+        counter(
             metrics(suite, "orders-worker"),
             "suite_events_consumed_total",
             service="orders",
@@ -151,10 +156,10 @@ def test_one_sign_up_is_one_correlation_id_across_every_log_line_it_causes(suite
     def traced() -> list[dict[str, Any]] | None:
         mine = [line for line in json_lines(suite) if line.get("correlation_id") == correlation]
         processes = {line["process"].split(":")[0] + "/" + line["service"] for line in mine}
-        wanted = {"api/users", "relay/users", "worker/orders", "worker/notifications"}
+        wanted = {"api/users", "worker/orders", "worker/notifications"}
         return mine if wanted <= processes else None
 
-    mine = wait_for(traced, what="log lines of the sign-up in the API, relay and both workers")
+    mine = wait_for(traced, what="log lines of the sign-up in the API (which publishes it) and both workers")
 
     # then they say what happened, and every line about its event carries the same correlation id
     messages = [line["message"] for line in mine]
@@ -176,3 +181,56 @@ def test_one_sign_up_is_one_correlation_id_across_every_log_line_it_causes(suite
     assert {line.get("correlation_id") for line in about_the_event} == {correlation}
     for line in about_the_event:
         assert {"ts", "level", "logger", "message", "service", "process"} <= set(line)
+
+
+def test_a_parked_message_shows_in_the_dead_letter_gauge_until_purged(suite: Suite) -> None:
+    def depth() -> float:
+        samples = suite.metrics("notifications-worker")
+        return value(samples, "suite_dead_letter_queue_depth", service="notifications")
+
+    before = depth()
+    # given a message notifications cannot read, published where it listens
+    headers = {"task": "order.placed", "id": str(uuid.uuid4()), "lang": "py", "retries": 0}
+    suite.publish(b"{not json", routing_key="order.placed", headers=headers)
+
+    # then the gauge counts it, and once an operator purges the queue it is back at 0
+    wait_for(lambda: depth() == before + 1, what="the dead-letter gauge to count the parked message")
+    suite.manage("notifications", "dlq", "purge", "--noinput")
+    wait_for(lambda: depth() == 0, what="the dead-letter gauge back at 0")
+
+
+def allow_connections(suite: Suite, service: str, allowed: bool) -> None:
+    """Let the service's processes reach their database again, or shut them out (and drop their
+    connections): their database is away, while the server stays up for everyone else."""
+    name = urlsplit(suite.env[f"{service.upper()}_DATABASE_URL"]).path.lstrip("/")
+    with psycopg.connect(databases.server_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(name), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+def test_readiness_turns_503_naming_the_database_while_it_is_away_then_200(suite: Suite) -> None:
+    def api() -> tuple[int, Any]:
+        return suite.call("GET", "orders", "/readyz")
+
+    assert api()[0] == 200 and suite.http("orders-worker", "/readyz")[0] == 200
+    # when the orders service's database goes away
+    allow_connections(suite, "orders", False)
+    try:
+        # then its API and worker say they are not ready, and why
+        _, body = wait_for(lambda: (r := api())[0] == 503 and r, what="the API to turn 503")
+        assert body["status"] == "unavailable" and "database" in body and "broker" not in body, body
+        _, text = wait_for(
+            lambda: (r := suite.http("orders-worker", "/readyz"))[0] == 503 and r,
+            what="the worker to turn 503",
+        )
+        assert text.startswith("database"), text
+    finally:
+        allow_connections(suite, "orders", True)
+    # and they are ready again once it is back
+    wait_for(lambda: api()[0] == 200, what="the API ready again")
+    wait_for(lambda: suite.http("orders-worker", "/readyz")[0] == 200, what="the worker ready again")

@@ -53,11 +53,11 @@ def test_flower_shows_every_services_workers_and_a_handled_user_created(
     context = browser.new_context(http_credentials={"username": FLOWER_LOGIN[0], "password": FLOWER_LOGIN[1]})
     page = context.new_page()
 
-    # then the workers page lists a worker of each service
+    # then the workers page lists a worker of each service (the Procfile names them <service>@host)
     def workers_listed() -> bool:
         page.goto(flower + "/workers")
         text = page.locator("table#workers-table").text_content(timeout=10_000) or ""
-        return all(f"{service}-worker" in text for service in SERVICES)
+        return all(f"{service}@" in text for service in SERVICES)
 
     wait_for(workers_listed, timeout=60, what="the three services' workers in Flower")
 

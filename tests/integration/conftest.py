@@ -4,6 +4,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -12,6 +13,13 @@ from django.db import connection
 
 from tests.support.processes import Process, free_port
 from tests.support.tap import EventTap
+
+
+@pytest.fixture
+def relay_path_only(settings: Any) -> None:
+    """For tests that prove the relay's path alone: the test process, which commits the rows, does
+    not publish them on commit (the shipped default), so every row is the relay's to publish."""
+    settings.BUS_DISPATCH_ON_COMMIT = False
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.probe.handlers import SCHEMA
+from tests.support.processes import wait_log
 from tests.support.suite import Suite
 
 PROBE_SETTINGS = {
@@ -30,17 +31,7 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
             suite.sql(service, SCHEMA)
             suite.start_worker(service, settings_module=settings_module)
         for service in PROBE_SETTINGS:
-            from tests.support.processes import wait_log
-
             wait_log(suite.processes[f"{service}-worker"], "ready.")
         yield suite
     finally:
         suite.teardown()
-
-
-@pytest.fixture(autouse=True)
-def logs_on_failure(request: pytest.FixtureRequest, probes: Suite) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        print(f"\n===== process logs after {request.node.name} =====\n{probes.logs()}")

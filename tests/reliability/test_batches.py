@@ -18,7 +18,7 @@ from common.contracts import Envelope
 from tests.reliability.conftest import PROBE_SETTINGS
 from tests.reliability.test_consumer_faults import attempts, dlq, effects, key_of, poke
 from tests.support.broker import queue_depth
-from tests.support.metrics import value
+from tests.support.metrics import counter
 from tests.support.polling import wait_for
 from tests.support.processes import wait_log
 from tests.support.suite import Suite
@@ -33,8 +33,8 @@ def occupy_both_processes(suite: Suite, seconds: float) -> list[Envelope]:
 def batched_events(suite: Suite) -> float:
     """Events that went to a pool process with others: the sizes' sum minus the batches of one."""
     samples = suite.metrics("orders-worker")
-    total = value(samples, "suite_consumer_batch_events_sum", service="orders")
-    alone = value(samples, "suite_consumer_batch_events_bucket", service="orders", le="1.0")
+    total = counter(samples, "suite_consumer_batch_events_sum", service="orders")
+    alone = counter(samples, "suite_consumer_batch_events_bucket", service="orders", le="1.0")
     return total - alone
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from common.contracts import Envelope
 from tests.reliability.conftest import PROBE_SETTINGS
-from tests.support.metrics import value
+from tests.support.metrics import counter
 from tests.support.polling import wait_for
 from tests.support.probe.contract import Poked
 from tests.support.processes import Process, wait_log
@@ -134,10 +134,10 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
     assert "is empty" in dlq(probes, "orders")
     parked = probes.metrics("notifications-worker")
     counted = {
-        (kind, kind_type): value(
+        (kind, kind_type): counter(
             parked, "suite_events_dead_lettered_total", service="notifications", type=kind_type, kind=kind
         )
-        - value(
+        - counter(
             parked_before,
             "suite_events_dead_lettered_total",
             service="notifications",
@@ -165,7 +165,7 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
 
 def test_a_transient_failure_is_retried_with_growing_delays_in_that_service_only(probes: Suite) -> None:
     # given a handler in orders that fails twice with a transient error, then succeeds
-    retried_before = value(
+    retried_before = counter(
         probes.metrics("orders-worker"), "suite_events_retried_total", service="orders", type="probe.poked"
     )
     envelope = poke(probes, behaviour="fail-then-ok", failures=2, target="orders")
@@ -180,7 +180,7 @@ def test_a_transient_failure_is_retried_with_growing_delays_in_that_service_only
     assert len(attempts(probes, "notifications", key)) == 1
     assert effects(probes, "notifications", key) == 1
     assert "is empty" in dlq(probes, "orders")
-    retried = value(
+    retried = counter(
         probes.metrics("orders-worker"), "suite_events_retried_total", service="orders", type="probe.poked"
     )
     assert retried == retried_before + 2

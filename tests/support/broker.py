@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import uuid
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from kombu import Connection
 
@@ -15,9 +17,36 @@ from common.bus.broker import raw_channel
 BROKER_ROOT = os.environ.get("TEST_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672/")
 
 
-def _rabbitmqctl(*args: str) -> None:
+def _rabbitmqctl(*args: str) -> str:
     exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)
+    return subprocess.run([exe, "-q", *args], check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def vhost_of(url: str) -> str:
+    return unquote(urlsplit(url).path[1:]) or "/"
+
+
+def queues(vhost: str) -> dict[str, dict[str, Any]]:
+    """The queues the broker holds in `vhost`, by name: type, durability and arguments as declared."""
+    listed = json.loads(
+        _rabbitmqctl(
+            "list_queues", "-p", vhost, "name", "type", "durable", "arguments", "--formatter", "json"
+        )
+    )
+    return {
+        q["name"]: {
+            "type": q["type"],
+            "durable": q["durable"],
+            "arguments": {k: v for k, _, v in q["arguments"]},
+        }
+        for q in listed
+    }
+
+
+def bindings(vhost: str) -> set[tuple[str, str, str]]:
+    """(exchange, queue, routing key) of every binding the broker holds in `vhost`."""
+    listed = json.loads(_rabbitmqctl("list_bindings", "-p", vhost, "--formatter", "json"))
+    return {(b["source_name"], b["destination_name"], b["routing_key"]) for b in listed if b["source_name"]}
 
 
 def create_vhost(prefix: str = "test") -> str:
@@ -32,13 +61,16 @@ def delete_vhost(name: str) -> None:
     _rabbitmqctl("delete_vhost", name)
 
 
-def amqp_url(vhost: str, *, user: str | None = None, password: str | None = None) -> str:
+def amqp_url(
+    vhost: str, *, user: str | None = None, password: str | None = None, port: int | None = None
+) -> str:
+    """The URL of `vhost`, as the root user or `user`, on the broker's port or `port` (a proxy)."""
     parts = urlsplit(BROKER_ROOT)
-    if user:
-        parts = parts._replace(
-            netloc=f"{quote(user)}:{quote(password or '')}@{parts.hostname}:{parts.port or 5672}"
-        )
-    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+    credentials = (
+        f"{quote(user)}:{quote(password or '')}" if user else f"{parts.username or ''}:{parts.password or ''}"
+    )
+    netloc = f"{credentials}@{parts.hostname}:{port or parts.port or 5672}"
+    return urlunsplit(parts._replace(netloc=netloc, path="/" + quote(vhost, safe="")))
 
 
 def create_user(vhost: str, role: str, grants: dict[str, str]) -> tuple[str, str]:

@@ -10,12 +10,21 @@ import sys
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+
+from honcho.environ import parse_procfile
 
 from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+@cache
+def procfile() -> dict[str, str]:
+    """The Procfile's entries (name → command), read the way `make run`'s honcho reads them."""
+    return dict(parse_procfile((ROOT / "Procfile").read_text()).processes)
 
 
 def free_port() -> int:

@@ -1,8 +1,9 @@
-"""The whole suite as real processes: three APIs, one worker and one relay per service, real broker
-and databases.
+"""The whole suite as real processes: three APIs, one worker and one relay per service, started from
+the Procfile as `make run` starts them, on the real broker and databases.
 
-Each `Suite` gets its own PostgreSQL databases and RabbitMQ vhost, so it can be started, faulted and
-stopped without touching anything else on the machine.
+Each `Suite` gets its own RabbitMQ vhost and its own databases: PostgreSQL databases, or with
+`TEST_DATABASES=sqlite` (the `sqlite` group) the SQLite files of `make run`'s embedded default. So it
+can be started, faulted and stopped without touching anything else on the machine.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from kombu import Connection, Producer
@@ -23,12 +27,39 @@ from common.bus import topology
 from common.bus.topology import EVENTS_EXCHANGE
 from common.bus.wire import envelope_message
 from common.contracts import Envelope
-from tests.support import broker, databases
+from tests.support import broker, databases, sqlite
 from tests.support.metrics import Sample, scrape
 from tests.support.polling import wait_for
-from tests.support.processes import BIN, Process, free_port, manage, wait_http, wait_log
+from tests.support.processes import Process, free_port, manage, procfile, wait_http, wait_log
+from tests.support.proxy import TcpProxy
 
 SERVICES = ("users", "orders", "notifications")
+KINDS = ("api", "worker", "relay")
+
+
+# Many sign-ups and logins from one address in a few seconds: throttles that let a crowd through.
+CROWD_THROTTLES = {"THROTTLE_LOGIN": "10000/min", "THROTTLE_SIGNUP": "10000/min"}
+
+
+@contextmanager
+def running(workdir: Path, *, start: bool = True, **options: Any) -> Iterator[Suite]:
+    """A suite set up (vhost, databases, topology) and, unless `start=False`, started; torn down
+    at the end whatever happens."""
+    suite = Suite(workdir=workdir, **options)
+    try:
+        suite.setup()
+        if start:
+            suite.start()
+        yield suite
+    finally:
+        suite.teardown()
+
+
+def backend() -> str:
+    """Which databases suites run on: `postgresql` (default) or `sqlite` (the embedded default)."""
+    chosen = os.environ.get("TEST_DATABASES", "postgresql")
+    assert chosen in ("postgresql", "sqlite"), f"TEST_DATABASES must be postgresql or sqlite, got {chosen!r}"
+    return chosen
 
 
 @dataclass
@@ -44,6 +75,14 @@ class Suite:
     # least privilege: a broker user per service (and one for Flower), as compose and k8s run them
     least_privilege: bool = False
     broker_users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # the suite's processes reach the broker through a TCP proxy the test owns (to cut their link)
+    broker_proxy: TcpProxy | None = None
+    proxied: bool = False
+    database: str = field(default_factory=backend)
+
+    @property
+    def sqlite(self) -> bool:
+        return self.database == "sqlite"
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -66,6 +105,9 @@ class Suite:
             **self.settings,
         )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        if self.proxied:
+            target = urlsplit(self.env["AMQP_URL"])
+            self.broker_proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
         if self.least_privilege:
             for name, grants in [
                 *((s, topology.permissions(s)) for s in SERVICES),
@@ -73,78 +115,76 @@ class Suite:
             ]:
                 self.broker_users[name] = broker.create_user(self.vhost, name, grants)
         for service in SERVICES:
-            url = databases.create_database(f"{self.db_prefix}{service}")
-            self.env[f"{service.upper()}_DATABASE_URL"] = url
+            if self.sqlite:  # no URL: each service's SQLite file under SUITE_VAR_DIR, as `make run`
+                self.env.pop(f"{service.upper()}_DATABASE_URL", None)
+            else:
+                url = databases.create_database(f"{self.db_prefix}{service}")
+                self.env[f"{service.upper()}_DATABASE_URL"] = url
             manage(service, "migrate", "--noinput", "-v0", env=self.env_for(service))
             manage(service, "declare_topology", env=self.env_for(service))
 
     def env_for(self, service: str) -> dict[str, str]:
-        """The environment of one service's processes (its own broker user, if least privilege)."""
-        if service not in self.broker_users:
+        """The environment of one service's processes: its own broker user (if least privilege),
+        through the proxy (if proxied)."""
+        user, password = self.broker_users.get(service, (None, None))
+        port = self.broker_proxy.port if self.broker_proxy else None
+        if user is None and port is None:
             return self.env
-        user, password = self.broker_users[service]
-        return dict(self.env, AMQP_URL=broker.amqp_url(self.vhost, user=user, password=password))
+        return dict(self.env, AMQP_URL=broker.amqp_url(self.vhost, user=user, password=password, port=port))
 
     def start(self) -> None:
+        """Every process of the Procfile but Flower, as `make run` starts them; ready when each
+        API answers, each worker is consuming and each relay is running."""
         for service in SERVICES:
-            self.start_api(service)
-            self.start_worker(service)
-            self.start_relay(service)
+            for kind in KINDS:
+                self.start_entry(f"{service}-{kind}")
         for service in SERVICES:
-            wait_http(self.processes[f"{service}-api"], self.url(service, "/api/schema/"))
+            self.wait_ready(service)
+
+    def wait_ready(self, service: str, kinds: tuple[str, ...] = KINDS) -> None:
+        if "api" in kinds:  # the app is loaded before gunicorn serves: /healthz answers once ready
+            wait_http(self.processes[f"{service}-api"], self.url(service, "/healthz"))
+        if "worker" in kinds:
             wait_log(self.processes[f"{service}-worker"], "ready.")
+        if "relay" in kinds:
             wait_log(self.processes[f"{service}-relay"], "started")
 
+    def start_entry(self, name: str, entry: str | None = None, **extra_env: str) -> Process:
+        """Start (or restart) the Procfile entry `entry` (default: `name`) as process `name`, with
+        this suite's ports and environment. A second worker of a service gets its own node name."""
+        entry = entry or name
+        service = entry.split("-")[0]
+        for api in SERVICES:
+            self.ports.setdefault(api, free_port())
+        ports = {f"{api.upper()}_PORT": str(self.ports[api]) for api in SERVICES}
+        env = dict(self.env_for(service) if service in SERVICES else self.env, **ports)
+        command = procfile()[entry]
+        if entry.endswith(("-worker", "-relay")):
+            self.http_ports[name] = self.http_ports.get(name) or free_port()
+            variable = "WORKER_HTTP_PORT" if entry.endswith("-worker") else "RELAY_HTTP_PORT"
+            env[variable] = str(self.http_ports[name])
+        if entry.endswith("-worker") and name != entry:
+            node = f"-n {service}@%h"
+            assert node in command, f"the Procfile's {entry} no longer names its node with {node!r}"
+            command = command.replace(node, f"-n {name}@%h")
+        if entry == "flower":
+            self.ports.setdefault("flower", free_port())
+            env["FLOWER_PORT"] = str(self.ports["flower"])
+        # `exec`: the process we hold is the entry's own, not a shell around it
+        return self._start(name, ["/bin/sh", "-c", f"exec {command}"], dict(env, **extra_env))
+
     def start_api(self, service: str) -> Process:
-        self.ports.setdefault(service, free_port())
-        return self._start(
-            f"{service}-api",
-            [
-                str(BIN / "gunicorn"),
-                f"{service}_svc.wsgi",
-                "--config",
-                "python:common.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{self.ports[service]}",
-                "--threads",
-                "4",
-            ],
-            self.env_for(service),
-        )
+        return self.start_entry(f"{service}-api")
 
     def start_worker(
         self, service: str, name: str | None = None, settings_module: str | None = None
     ) -> Process:
-        """A real `celery worker` of the service (optionally with other Django settings)."""
-        name = name or f"{service}-worker"
-        self.http_ports[name] = free_port()
-        env = dict(self.env_for(service), WORKER_HTTP_PORT=str(self.http_ports[name]))
-        if settings_module:
-            env["DJANGO_SETTINGS_MODULE"] = settings_module
-        return self._start(
-            name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                f"{service}_svc",
-                "worker",
-                "-Q",
-                f"{service}.events",
-                "-n",
-                f"{name}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-mingle",
-                "--without-gossip",
-                "-l",
-                "INFO",
-            ],
-            env,
-        )
+        """The service's worker from the Procfile (optionally with other Django settings)."""
+        extra = {"DJANGO_SETTINGS_MODULE": settings_module} if settings_module else {}
+        return self.start_entry(name or f"{service}-worker", f"{service}-worker", **extra)
 
     def start_relay(self, service: str, name: str | None = None) -> Process:
-        name = name or f"{service}-relay"
-        self.http_ports[name] = free_port()
-        env = dict(self.env_for(service), RELAY_HTTP_PORT=str(self.http_ports[name]))
-        return self._start(name, [str(BIN / "python"), "manage.py", service, "relay"], env)
+        return self.start_entry(name or f"{service}-relay", f"{service}-relay")
 
     def metrics(self, process: str) -> Sample:
         status, text = self.http(process, "/metrics")
@@ -152,8 +192,11 @@ class Suite:
         return scrape(text)
 
     def http(self, process: str, path: str) -> tuple[int, str]:
-        """GET a worker's or relay's health/metrics endpoint."""
-        url = f"http://127.0.0.1:{self.http_ports[process]}{path}"
+        """GET a process's health/metrics endpoint (an API's own port, a worker's or relay's)."""
+        if process.endswith("-api"):
+            url = self.url(process.removesuffix("-api"), path)
+        else:
+            url = f"http://127.0.0.1:{self.http_ports[process]}{path}"
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
                 return int(response.status), response.read().decode()
@@ -171,6 +214,8 @@ class Suite:
 
     def teardown(self) -> None:
         self.stop()
+        if self.broker_proxy is not None:
+            self.broker_proxy.close()
         if self.vhost:
             broker.delete_vhost(self.vhost)
         for user, _ in self.broker_users.values():
@@ -182,29 +227,22 @@ class Suite:
         return manage(service, *args, env=dict(self.env_for(service), **env))
 
     def start_flower(self, basic_auth: str | None = None) -> Process:
-        """Flower on a free loopback port (with Flower's own broker user, if least privilege)."""
-        self.ports["flower"] = free_port()
-        env = dict(self.env)
+        """Flower from the Procfile (with Flower's own broker user, if least privilege)."""
+        env: dict[str, str] = {}
         if "flower" in self.broker_users:
             user, password = self.broker_users["flower"]
             env["AMQP_URL"] = broker.amqp_url(self.vhost, user=user, password=password)
         if basic_auth:
             env["FLOWER_BASIC_AUTH"] = basic_auth
-        return self._start(
-            "flower",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "common.monitor",
-                "flower",
-                "--address=127.0.0.1",
-                f"--port={self.ports['flower']}",
-            ],
-            env,
-        )
+        return self.start_entry("flower", **env)
 
     def sql(self, service: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement on the service's database (autocommit); rows if it returns any."""
+        """Run one statement on the service's database (autocommit); rows if it returns any.
+
+        Written for PostgreSQL; on SQLite it is translated (`tests.support.sqlite`). Pass UUID
+        columns' values as `uuid.UUID`, as both backends store them differently."""
+        if self.sqlite:
+            return sqlite.execute(self.workdir / "var" / f"{service}.sqlite3", query, params)
         with psycopg.connect(self.env[f"{service.upper()}_DATABASE_URL"], autocommit=True) as conn:
             cursor = conn.execute(query, params)
             return list(cursor.fetchall()) if cursor.description else []

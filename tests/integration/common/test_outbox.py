@@ -23,7 +23,9 @@ from tests.support.polling import wait_for
 from tests.support.relaying import relay_pending
 from tests.support.tap import EventTap
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# These tests drive the relay by hand (relay_pending, Relay): every row must be left to it, so the
+# test process does not dispatch its rows on commit (tests/integration/common/test_dispatch.py does).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("relay_path_only")]
 Status = OutboxMessage.Status
 
 

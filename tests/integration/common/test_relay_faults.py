@@ -23,7 +23,13 @@ from tests.support.processes import Process, wait_log
 from tests.support.proxy import TcpProxy
 from tests.support.tap import EventTap
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+# G1 on the relay's path: the rows these tests commit must be the relays' to publish, so the test
+# process does not dispatch them on commit (test_dispatch.py proves that path under faults).
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.usefixtures("relay_path_only"),
+]
 Spawn = Callable[..., Process]
 
 
@@ -85,6 +91,7 @@ def test_events_committed_while_the_broker_is_unreachable_are_published_after(
     wait_log(relay, "started")
     before = commit_events(1, aggregates=1, prefix="before")
     tap.wait_for(1)
+    wait_for(lambda: pending() == 0, what="the first event's confirm and mark")  # (it may follow the copy)
 
     # when the connection is cut and producers keep committing
     proxy.cut()

@@ -14,6 +14,7 @@ from common.bus import topology
 from common.bus.broker import raw_channel
 from common.bus.wire import envelope_message
 from common.contracts import Envelope, UserCreated
+from tests.support import broker
 from tests.support.broker import queue_depth
 
 URL = os.environ.get("AMQP_URL", "")
@@ -65,13 +66,29 @@ def test_a_retry_key_reaches_only_its_own_service(declared: Connection) -> None:
     assert depths() == {"orders": 1, "notifications": 0}
 
 
-def test_queues_are_quorum_with_a_declared_dead_letter_queue(declared: Connection) -> None:
-    channel = raw_channel(declared)
-    # declaring again with the same arguments succeeds: the arguments are what the code says
-    topology.declare(declared, "orders", SUBSCRIPTIONS["orders"], delivery_limit=3)
-    # the dead-letter queue exists (passive declare raises if not)
-    channel.queue_declare(queue=topology.dead_letter_queue_name("orders"), passive=True)
-    queue = topology.service_queue("orders", ["user.created"], delivery_limit=3)
-    arguments = queue.queue_arguments or {}
-    assert arguments["x-queue-type"] == "quorum"
-    assert arguments["x-dead-letter-exchange"] == topology.DEAD_LETTER_EXCHANGE.name
+def test_the_broker_holds_quorum_queues_with_their_dead_letter_queue_and_bindings(
+    declared: Connection,
+) -> None:
+    # as RabbitMQ itself reports them, not as the code describes them
+    held = broker.queues(broker.vhost_of(URL))
+    work, dlq = held[topology.queue_name("orders")], held[topology.dead_letter_queue_name("orders")]
+    assert work["type"] == dlq["type"] == "quorum" and work["durable"] and dlq["durable"]
+    assert work["arguments"]["x-dead-letter-exchange"] == topology.DEAD_LETTER_EXCHANGE.name
+    assert work["arguments"]["x-dead-letter-routing-key"] == topology.dead_letter_queue_name("orders")
+    assert work["arguments"]["x-dead-letter-strategy"] == "at-least-once"
+    assert work["arguments"]["x-delivery-limit"] == 3
+    bound = broker.bindings(broker.vhost_of(URL))
+    assert {
+        (topology.EVENTS_EXCHANGE.name, "orders.events", "user.created"),
+        (topology.EVENTS_EXCHANGE.name, "orders.events", topology.retry_routing_key("orders")),
+        (topology.DEAD_LETTER_EXCHANGE.name, "orders.events.dlq", "orders.events.dlq"),
+    } <= bound
+    # and nothing else on the events exchange routes into orders' queue (but, once a worker ran,
+    # Celery's delayed-delivery bindings of the same keys: `#.<key>`)
+    events = topology.EVENTS_EXCHANGE.name
+    keys = {
+        key.removeprefix("#.")
+        for exchange, queue, key in bound
+        if (exchange, queue) == (events, "orders.events")
+    }
+    assert keys == {"user.created", topology.retry_routing_key("orders")}

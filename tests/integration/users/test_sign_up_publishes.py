@@ -1,4 +1,5 @@
-"""Sign-up publishes user.created on the real broker through the outbox and the relay."""
+"""Sign-up publishes user.created on the real broker through the outbox: dispatched on commit (the
+shipped default), and whatever that left is relayed."""
 
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from common.observability import metrics
+
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
@@ -33,22 +35,19 @@ DATASOURCE_UID = "prometheus"
 # Grafana's own built-in annotation source; every dashboard may use it and it needs no provisioning.
 GRAFANA_BUILTIN_UIDS = {"-- Grafana --", "grafana"}
 
-# The metrics the suite exports (prometheus-client names; histograms without their series suffixes).
-SUITE_METRICS = frozenset(
-    {
-        "suite_events_published_total",
-        "suite_events_consumed_total",
-        "suite_events_duplicates_total",
-        "suite_events_retried_total",
-        "suite_events_dead_lettered_total",
-        "suite_handler_duration_seconds",
-        "suite_consumer_batch_events",
-        "suite_outbox_pending",
-        "suite_outbox_oldest_pending_age_seconds",
-        "suite_outbox_failed",
-        "suite_dead_letter_queue_depth",
-    }
-)
+
+def exported_metric_names() -> frozenset[str]:
+    """The metrics the suite exports, read from common.observability.metrics (the names Prometheus
+    sees: counters with `_total`, histograms without their series suffixes)."""
+    collectors = (*metrics.COUNTERS, metrics.BusStateCollector("any", "amqp://unused"))
+    return frozenset(
+        family.name + ("_total" if family.type == "counter" else "")
+        for collector in collectors
+        for family in collector.describe()
+    )
+
+
+SUITE_METRICS = exported_metric_names()
 FLOWER_METRICS = frozenset({"flower_events_total", "flower_worker_online", "flower_task_runtime_seconds"})
 KNOWN_METRICS = SUITE_METRICS | FLOWER_METRICS
 
@@ -423,7 +422,7 @@ def test_each_suite_target_is_labelled_with_its_own_service(prometheus: dict[str
 
 def test_promtool_accepts_the_prometheus_config() -> None:
     promtool = shutil.which("promtool")
-    assert promtool, "promtool is needed: apt-get install prometheus (.ci/run installs it)"
+    assert promtool, "promtool is needed: make tools (or bash tests/support/system-tools.sh) installs it"
     result = subprocess.run(
         [promtool, "check", "config", str(PROMETHEUS_YML.relative_to(ROOT))],
         cwd=ROOT,
@@ -466,22 +465,28 @@ def test_the_dashboard_provider_loads_the_mounted_dashboards() -> None:
 
 
 def test_compose_mounts_the_monitoring_files_where_they_are_expected() -> None:
-    """Only once compose runs Grafana or Prometheus: their mounts must match the paths used above."""
+    """compose runs Grafana and Prometheus, each with the files above mounted where they are read."""
     services = load_yaml(COMPOSE_YAML).get("services", {})
+    assert {"grafana", "prometheus"} <= set(services), sorted(services)
     mounts: dict[str, set[tuple[str, str]]] = {}
     for name in ("grafana", "prometheus"):
-        volumes = services.get(name, {}).get("volumes", [])
         pairs = set()
-        for volume in volumes:
+        for volume in services[name].get("volumes", []):
             spec = volume if isinstance(volume, str) else f"{volume.get('source')}:{volume.get('target')}"
             source, target = spec.split(":")[:2]
             pairs.add((str((ROOT / source).resolve()) if source.startswith(".") else source, target))
         mounts[name] = pairs
-    if "grafana" in services:
-        grafana = mounts["grafana"]
-        assert (str(DASHBOARD_JSON.parent), DASHBOARDS_MOUNT) in grafana, grafana
-        assert (str(DEPLOY / "grafana" / "provisioning"), "/etc/grafana/provisioning") in grafana, grafana
-    if "prometheus" in services:
-        prometheus = mounts["prometheus"]
-        mounted = {source for source, target in prometheus if target.startswith("/etc/prometheus")}
-        assert mounted & {str(PROMETHEUS_YML), str(PROMETHEUS_YML.parent)}, prometheus
+    grafana = mounts["grafana"]
+    assert (str(DASHBOARD_JSON.parent), DASHBOARDS_MOUNT) in grafana, grafana
+    assert (str(DEPLOY / "grafana" / "provisioning"), "/etc/grafana/provisioning") in grafana, grafana
+    prometheus = mounts["prometheus"]
+    mounted = {source for source, target in prometheus if target.startswith("/etc/prometheus")}
+    assert mounted & {str(PROMETHEUS_YML), str(PROMETHEUS_YML.parent)}, prometheus
+
+
+def test_the_metric_list_is_the_code_s_own() -> None:
+    # every metric the code defines, the state gauges included, and nothing typed by hand
+    assert {"suite_events_published_total", "suite_handler_duration_seconds", "suite_outbox_pending"} <= (
+        SUITE_METRICS
+    )
+    assert set(metrics.STATE_GAUGES) <= SUITE_METRICS
