@@ -3,6 +3,9 @@
 Each replica row stores the aggregate version it reflects. An event is applied only if it is newer;
 a deletion leaves a tombstone (the row, marked deleted, personal data cleared) so that a late update
 cannot bring the aggregate back. Events carry the whole state, so the newest one alone is enough.
+
+Where every version has an effect of its own (a mail per order event), `in_sequence` applies them in
+order instead: a version that comes before the one it follows is retried later.
 """
 
 from __future__ import annotations
@@ -41,3 +44,27 @@ def apply_version(
             row.deleted_at = timezone.now()
         row.save()
         return row  # type: ignore[no-any-return]
+
+
+class EarlierVersionMissing(LookupError):
+    """An aggregate's event arrived before one it follows (the bus reorders): try again later."""
+
+
+def in_sequence(model: type[M], *, key: dict[str, Any], version: int) -> bool:
+    """Record that the aggregate's `version` is applied, if it is the next one; False when it was
+    applied already (a duplicate or a replay), `EarlierVersionMissing` when one before it is still
+    to come. Call inside the handler's transaction, before the effect: the row is locked meanwhile.
+    The first version of an aggregate is 1."""
+    with transaction.atomic():
+        row = model.objects.select_for_update().filter(**key).first()  # type: ignore[attr-defined]
+        applied = row.version if row is not None else 0
+        if version <= applied:
+            return False
+        if version != applied + 1:
+            raise EarlierVersionMissing(f"{key} v{version} came before v{applied + 1}")
+        if row is None:
+            model.objects.create(**key, version=version)  # type: ignore[attr-defined]
+        else:
+            row.version = version
+            row.save(update_fields=["version"])
+        return True

@@ -28,3 +28,5 @@ REST_FRAMEWORK = rest_framework(
 SPECTACULAR_SETTINGS = spectacular(SERVICE_NAME, "The caller's notifications.")
 
 EVENT_HANDLERS = "notifications_svc.notifications.handlers.registry"
+# Mail that a crash between a handler's commit and its sending left unsent (see services.deliver).
+BUS_HOUSEKEEPING = ["notifications_svc.notifications.services.deliver_pending"]

@@ -7,6 +7,7 @@ concurrent runs on one machine never see each other.
 
     python -m tests.run                  # all groups
     python -m tests.run orders -- -k cancel   # one group, extra pytest arguments after --
+    python -m tests.run sqlite -- tests/e2e/test_story.py   # paths among them: only those
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[s
         AMQP_URL=broker.amqp_url(vhost),
         TEST_RUN_PREFIX=f"{prefix}{group.name}_",
     )
-    paths = list(group.paths)
+    # paths or test ids among the extra arguments run instead of the whole group
+    chosen = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
+    paths = [] if chosen else list(group.paths)
     for service in SERVICES:
         env.setdefault(f"{service.upper()}_DATABASE_URL", databases.database_url(f"{prefix}{service}"))
     cmd = [sys.executable, "-m", "pytest", *paths, *extra]
@@ -132,7 +135,7 @@ def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[s
     else:
         cmd += ["-p", "no:django"]
     print(
-        f"\n=== {group.name}: {' '.join(paths)} | settings {group.settings or '-'} | "
+        f"\n=== {group.name}: {' '.join(paths or chosen)} | settings {group.settings or '-'} | "
         f"RabbitMQ vhost {vhost} | PostgreSQL {databases.server_url()}",
         flush=True,
     )

@@ -140,15 +140,28 @@ class Batcher:
             self._flush()
 
         def lost(exc_info: Any) -> None:
+            """The job's process died, was terminated (revoke) or ran past the hard time limit.
+            Alone, an event meets Celery's (and our request's) handling of that. In a batch, only a
+            revoked event does; its batch-mates did nothing wrong: they are requeued, come back
+            alone, and the inbox skips those that committed before the end."""
             self.running -= 1
-            each(lambda request: request.on_failure(exc_info))
+            if len(batch) == 1:
+                each(lambda request: request.on_failure(exc_info))
+            else:
+                each(lambda request: _requeue_unless_revoked(request, exc_info))
             self._flush()
+
+        def timed_out(soft: bool, timeout: float) -> None:
+            """billiard's timeout callback (keyword arguments). The soft limit is a warning; the
+            hard one ends the job, which `lost` settles."""
+            if soft:
+                each(lambda request: request.on_timeout(soft, timeout))
 
         result = self.pool.apply_async(
             run_batch,
             args=([_trace_args(request) for request in batch],),
             accept_callback=lambda pid, at: each(lambda request: request.on_accepted(pid, at)),
-            timeout_callback=lambda soft, limit: each(lambda request: request.on_timeout(soft, limit)),
+            timeout_callback=timed_out,
             callback=finished,
             error_callback=lost,
             soft_timeout=task.soft_time_limit,
@@ -157,6 +170,13 @@ class Batcher:
         )
         for request in batch:
             request._apply_result = ref(result)  # type: ignore[attr-defined]  # so a revoke with terminate finds the process
+
+
+def _requeue_unless_revoked(request: Request, exc_info: Any) -> None:
+    if request.id in state.revoked:
+        request.on_failure(exc_info)
+    else:
+        request.reject(requeue=True)
 
 
 def _shutting_down() -> bool:

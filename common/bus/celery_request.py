@@ -21,7 +21,7 @@ from common.observability import metrics
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.worker")
-PASS_THROUGH = (WorkerLostError, Terminated, SystemExit, KeyboardInterrupt, MemoryError)
+PASS_THROUGH = (WorkerLostError, SystemExit, KeyboardInterrupt, MemoryError)  # Celery's handling
 
 
 class EventRequest(Request):
@@ -31,9 +31,21 @@ class EventRequest(Request):
         exc = exc_info.exception
         if isinstance(exc, ExceptionWithTraceback):
             exc = exc.exc
-        if isinstance(exc, PASS_THROUGH) or state.should_terminate:
+        if getattr(state, "should_terminate", None) not in (None, False):  # (typed None in the stubs)
+            # a cold shutdown: whatever the attempt's outcome, the message comes back after the
+            # restart (no retry or dead letter is published now; a dead letter without its reason
+            # is what rejecting it would make)
+            task_ready(self)
+            self.reject(requeue=True)
+            return
+        revoked = isinstance(exc, Terminated) and self.id in state.revoked
+        if isinstance(exc, PASS_THROUGH) or (isinstance(exc, Terminated) and not revoked):
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
             return
+        if revoked:  # an operator's revoke --terminate: parked with why, so it can be replayed
+            exc = Park(
+                "terminated", f"terminated while running ({exc}) by an operator's revoke", "Terminated"
+            )
         task_ready(self)
         service = self.task.app.conf.bus_service
         raw = deadletters.RawMessage.of(self.message)

@@ -101,6 +101,10 @@ class RelayConfig:
     retention: timedelta = timedelta(days=7)
     inbox_retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
+    # the service's own housekeeping (BUS_HOUSEKEEPING: say, mail that a crash left unsent), run
+    # every few seconds between batches; each returns how much it did
+    housekeeping: tuple[Callable[[], int], ...] = ()
+    housekeeping_every: float = 5.0
     # how long a claimed batch is left alone by other relays: past it, a relay that died mid-batch
     # is assumed dead and its rows are published again
     lease: timedelta = timedelta(seconds=30)
@@ -147,6 +151,7 @@ class Relay:
         self.backlog = False
         self._lingered = False  # the last pause was a linger
         self._last_prune = 0.0
+        self._last_housekeeping = 0.0
         self._after_publish: Callable[[int], None] = _fault_hook()
 
     # --- the loop -------------------------------------------------------------------------------
@@ -176,6 +181,7 @@ class Relay:
                     self._sleep(self._next_backoff())
                     continue
                 self._maybe_prune()
+                self._maybe_housekeep()
                 if not frozen:
                     frozen = _freeze_heap()
                 self.last_cycle = time.monotonic()
@@ -245,7 +251,7 @@ class Relay:
             try:
                 sent = self.publisher.send([self._message(row) for row in rows])
             except PublishRefused as exc:
-                self._refused(rows, single, exc)
+                self._refused(rows, exc)
                 return len(rows)
             except BrokerUnavailable:
                 self._release(rows)
@@ -298,7 +304,7 @@ class Relay:
         try:
             outcome = self.publisher.wait(sent)
         except PublishRefused as exc:
-            self._refused(rows, False, exc)
+            self._refused(rows, exc)
             return
         except BrokerUnavailable:
             self._release(rows)
@@ -313,13 +319,15 @@ class Relay:
         if outcome.nacked:
             self._sleep(self._next_backoff())
 
-    def _refused(self, rows: list[Pending], single: bool, exc: Exception) -> None:
-        """The broker closed the channel over something sent: nothing in flight is confirmed."""
-        self._release(rows)
+    def _refused(self, rows: list[Pending], exc: Exception) -> None:
+        """The broker closed the channel over something sent: nothing in flight is confirmed. A
+        row sent alone with nothing else in flight is the culprit: it fails, with the reason (the
+        refusal of a row sent alone arrives while its confirm is awaited, not while it is sent)."""
         in_flight = self._abandon_flights()
-        if single:
+        if len(rows) == 1 and not in_flight:
             self._fail([rows[0].id], f"refused by the broker: {exc}")
             return
+        self._release(rows)
         log.warning("relay: broker refused a batch (%s); retrying row by row", exc)
         self._single_rows_left = len(rows) + in_flight
 
@@ -431,6 +439,21 @@ class Relay:
         forgotten = inbox.prune(older_than=self.config.inbox_retention)
         if pruned or forgotten:
             log.info("relay: pruned %d published outbox row(s) and %d inbox row(s)", pruned, forgotten)
+
+    def _maybe_housekeep(self) -> None:
+        now = time.monotonic()
+        if not self.config.housekeeping or now - self._last_housekeeping < self.config.housekeeping_every:
+            return
+        self._last_housekeeping = now
+        for task in self.config.housekeeping:
+            try:
+                done = task()
+            except Exception:  # one task's failure must not stop the relay or the other tasks
+                log.exception("relay: housekeeping %s failed", getattr(task, "__qualname__", task))
+                close_old_connections()
+                continue
+            if done:
+                log.info("relay: housekeeping %s did %d", getattr(task, "__qualname__", task), done)
 
     # --- outages --------------------------------------------------------------------------------
     def not_ready(self) -> str | None:

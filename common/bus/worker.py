@@ -61,6 +61,7 @@ def create_worker_app(service: str) -> Celery:
         task_soft_time_limit=settings.BUS_TASK_SOFT_TIME_LIMIT,
         task_time_limit=settings.BUS_TASK_TIME_LIMIT,
         worker_consumer="common.bus.celery_consumer:EventConsumer",
+        worker_pool="common.bus.celery_pool:TaskPool",  # prefork, with an upstream crash fixed
         worker_concurrency=settings.WORKER_CONCURRENCY,
         worker_prefetch_multiplier=settings.WORKER_PREFETCH_MULTIPLIER,
         # Flower turns task events on while it runs (its enable_events): no event traffic otherwise
@@ -72,18 +73,25 @@ def create_worker_app(service: str) -> Celery:
     )
 
     class DeclareTopology(bootsteps.StartStopStep):
-        """Declare the DLX and DLQ too (a worker started with -Q declares only its work queue)."""
+        """Declare the DLX and DLQ too (a worker started with -Q declares only its work queue).
+        Started once the consumer is connected, stopped when it loses the connection (the consumer
+        restarts its steps): what readiness reports."""
 
         requires = ("celery.worker.consumer.connection:Connection",)
 
         def start(self, parent: Any) -> None:
-            _consumer["consumer"] = parent
             topology.declare(
                 parent.connection,
                 service,
                 registry.event_types(),
                 delivery_limit=settings.BUS_DELIVERY_LIMIT,
             )
+            _consumer["connected"] = True
+
+        def stop(self, parent: Any) -> None:
+            _consumer["connected"] = False
+
+        shutdown = stop
 
     app.steps["consumer"].add(DeclareTopology)
     # Celery's Django fix-up closes every database connection before and after each task (a new
@@ -120,7 +128,7 @@ def _metrics_directory(service: str) -> None:
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
-_consumer: dict[str, Any] = {}
+_consumer: dict[str, bool] = {"connected": False}
 
 
 def _serve_health_and_metrics(service: str, amqp_url: str, port: int) -> None:
@@ -128,9 +136,7 @@ def _serve_health_and_metrics(service: str, amqp_url: str, port: int) -> None:
         return
 
     def ready() -> str | None:
-        consumer = _consumer.get("consumer")
-        connection = getattr(consumer, "connection", None)
-        if connection is None or not connection.connected:
+        if not _consumer["connected"]:
             return "not connected to the broker"
         try:
             db.connection.ensure_connection()

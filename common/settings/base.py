@@ -146,6 +146,9 @@ if BUS_RELAY_LEASE_SECONDS <= BUS_RELAY_CONFIRM_TIMEOUT:
         "BUS_RELAY_LEASE_SECONDS must exceed BUS_RELAY_CONFIRM_TIMEOUT: a live relay's batch must not "
         "be taken over while it still waits for confirms"
     )
+# The service's own housekeeping its relay runs every few seconds (import paths of functions
+# returning how much they did): e.g. notifications mails what a crash left unsent.
+BUS_HOUSEKEEPING: list[str] = []
 # Consumers: attempts of a handler that fails transiently (retried on the broker with exponential
 # backoff from BASE seconds, +up to 50% jitter, capped at MAX), then parked in the dead-letter queue.
 BUS_RETRY_MAX_ATTEMPTS = env_int("BUS_RETRY_MAX_ATTEMPTS", 6, minimum=1, maximum=50)

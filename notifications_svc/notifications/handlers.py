@@ -1,7 +1,8 @@
 """Reactions of the notifications service to other services' events.
 
 The contact replica applies only newer user versions and keeps a tombstone after deletion; a
-notification goes to the contact's current address, and never to a deleted user.
+notification goes to the contact's current address, and never to a deleted user; an order's events
+are notified in their order (a "cancelled" that overtook its "placed" waits for it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from common.contracts import (
     UserDeleted,
     UserUpdated,
 )
+from common.replicas import EarlierVersionMissing
 from notifications_svc.notifications import services
 from notifications_svc.notifications.models import Notification
 from notifications_svc.notifications.services import ContactNotKnownYet
@@ -58,9 +60,11 @@ def on_user_deleted(event: UserDeleted, envelope: Envelope) -> None:
     services.apply_contact(user_id=event.user_id, version=envelope.aggregate_version, deleted=True)
 
 
-@registry.handles(OrderPlaced, transient=(ContactNotKnownYet,))
+@registry.handles(OrderPlaced, transient=(ContactNotKnownYet, EarlierVersionMissing))
 def on_order_placed(event: OrderPlaced, envelope: Envelope) -> None:
     contact = services.reachable_contact(event.customer_id)
+    if not services.next_order_event(order_id=event.order_id, version=envelope.aggregate_version):
+        return
     if contact is None:
         return
     items = sum(line.quantity for line in event.lines)
@@ -73,11 +77,13 @@ def on_order_placed(event: OrderPlaced, envelope: Envelope) -> None:
     )
 
 
-@registry.handles(OrderCancelled, transient=(ContactNotKnownYet,))
+@registry.handles(OrderCancelled, transient=(ContactNotKnownYet, EarlierVersionMissing))
 def on_order_cancelled(event: OrderCancelled, envelope: Envelope) -> None:
     if event.reason == "account_deleted":
         return  # the account is gone: nothing is sent, whichever event arrives first
     contact = services.reachable_contact(event.customer_id)
+    if not services.next_order_event(order_id=event.order_id, version=envelope.aggregate_version):
+        return
     if contact is None:
         return
     services.notify(

@@ -25,6 +25,17 @@ class Contact(models.Model):
         return self.email
 
 
+class OrderProgress(models.Model):
+    """The last version of an order whose event was notified: an order's events are mailed in
+    order ("placed" before "cancelled"), however the bus delivers them."""
+
+    order_id = models.UUIDField(primary_key=True)
+    version = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.order_id} v{self.version}"
+
+
 class Notification(models.Model):
     class Kind(models.TextChoices):
         WELCOME = "welcome"
@@ -32,6 +43,7 @@ class Notification(models.Model):
         ORDER_CANCELLED = "order_cancelled"
 
     class Status(models.TextChoices):
+        PENDING = "pending"  # recorded with the event; mailed once its transaction commits
         SENT = "sent"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -45,10 +57,17 @@ class Notification(models.Model):
     event_id = models.UUIDField(unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # While a sender mails it: others leave it alone until then (the database's clock).
+    sending_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
-        indexes = [models.Index(fields=["user_id", "-created_at"], name="notification_user_recent")]
+        indexes = [
+            models.Index(fields=["user_id", "-created_at"], name="notification_user_recent"),
+            models.Index(
+                fields=["created_at"], name="notification_pending", condition=models.Q(status="pending")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient}"

@@ -1,18 +1,25 @@
-"""Writes of the notifications service: keep contacts, record and send notifications."""
+"""Writes of the notifications service: keep contacts, record notifications and mail them after the
+commit."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from functools import partial
 from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 
-from common.replicas import apply_version
-from notifications_svc.notifications.models import Contact, Notification
+from common.replicas import apply_version, in_sequence
+from notifications_svc.notifications.models import Contact, Notification, OrderProgress
 
 log = logging.getLogger(__name__)
+# How long a sender may take to mail one notification before another sender takes it over.
+SENDING_HOLD = timedelta(seconds=30)
 
 
 class ContactNotKnownYet(LookupError):
@@ -24,6 +31,11 @@ def apply_contact(
 ) -> Contact | None:
     values = {"email": "", "first_name": ""} if deleted else {"email": email, "first_name": first_name}
     return apply_version(Contact, key={"user_id": user_id}, version=version, values=values, delete=deleted)
+
+
+def next_order_event(*, order_id: UUID, version: int) -> bool:
+    """Whether this order event is the next to notify (False: notified already)."""
+    return in_sequence(OrderProgress, key={"order_id": order_id}, version=version)
 
 
 def reachable_contact(user_id: UUID) -> Contact | None:
@@ -40,25 +52,60 @@ def reachable_contact(user_id: UUID) -> Contact | None:
 def notify(
     *, contact: Contact, kind: Notification.Kind, event_id: UUID, subject: str, body: str
 ) -> Notification:
-    """Record and send one notification per event, to the contact's current address; call inside
-    the handler's transaction.
-
-    The mail goes out before the commit: if the commit then fails, the redelivered event sends it
-    again (at-least-once email), which beats a recorded notification that was never sent.
-    """
+    """Record one notification per event, to the contact's current address, in the handler's
+    transaction; it is mailed once that transaction commits, never before. A rollback (of a batch,
+    say, whose events then run again one by one) leaves nothing recorded and nothing sent."""
     existing = Notification.objects.filter(event_id=event_id).first()
     if existing is not None:
         return existing
     notification = Notification.objects.create(
         user_id=contact.user_id,
         kind=kind,
-        status=Notification.Status.SENT,
+        status=Notification.Status.PENDING,
         recipient=contact.email,
         subject=subject,
         body=body,
         event_id=event_id,
     )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [contact.email], fail_silently=False)
-    notification.sent_at = timezone.now()
-    notification.save(update_fields=["sent_at"])
+    transaction.on_commit(partial(deliver, notification.id))
     return notification
+
+
+def deliver(notification_id: UUID) -> bool:
+    """Mail one recorded notification, unless it was sent or another sender holds it; whether this
+    call sent it. A sender that dies mid-way leaves it pending, and `deliver_pending` sends it once
+    its hold runs out: mail is at least once, twice only if a sender dies between the mail server
+    accepting it and the row being marked."""
+    unheld = Q(sending_until__isnull=True) | Q(sending_until__lt=Now())
+    held = Notification.objects.filter(unheld, id=notification_id, status=Notification.Status.PENDING).update(
+        sending_until=Now() + SENDING_HOLD
+    )
+    if not held:
+        return False
+    notification = Notification.objects.get(id=notification_id)
+    try:
+        send_mail(
+            notification.subject,
+            notification.body,
+            settings.DEFAULT_FROM_EMAIL,
+            [notification.recipient],
+            fail_silently=False,
+        )
+    except Exception:  # the mail server is away: the hold runs out and a later sweep tries again
+        log.exception("could not mail notification %s; it stays pending", notification_id)
+        return False
+    Notification.objects.filter(id=notification_id).update(
+        status=Notification.Status.SENT, sent_at=Now(), sending_until=None
+    )
+    return True
+
+
+def deliver_pending(*, limit: int = 200) -> int:
+    """Mail what commits left unsent (the sender died or the mail server was away); how many.
+    Run by the service's relay as housekeeping (`BUS_HOUSEKEEPING`)."""
+    waiting = Notification.objects.filter(
+        Q(sending_until__isnull=True) | Q(sending_until__lt=Now()),
+        status=Notification.Status.PENDING,
+        created_at__lt=Now() - SENDING_HOLD,  # the committing process's own attempt comes first
+    ).order_by("created_at")
+    return sum(deliver(notification_id) for notification_id in waiting.values_list("id", flat=True)[:limit])

@@ -42,8 +42,10 @@ class OrderNotFound(ApplicationError):
 
 
 def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
+    """The customer's row stays locked until the order commits: a user.deleted handled meanwhile
+    waits, then cancels this order with the others; one handled first makes this a refusal."""
     with transaction.atomic():
-        customer = Customer.objects.filter(id=customer_id).first()
+        customer = Customer.objects.select_for_update().filter(id=customer_id).first()
         if customer is None:
             raise CustomerUnknown(
                 "The orders service does not know this customer yet: the sign-up event has not "

@@ -13,10 +13,11 @@ import signal
 from functools import partial
 
 import pytest
+from celery import Celery
 
 from common.contracts import Envelope
 from tests.reliability.conftest import PROBE_SETTINGS
-from tests.reliability.test_consumer_faults import attempts, dlq, effects, key_of, poke
+from tests.reliability.test_consumer_faults import attempts, dead_letter_ids, dlq, effects, key_of, poke
 from tests.support.broker import queue_depth
 from tests.support.metrics import counter
 from tests.support.polling import wait_for
@@ -118,3 +119,76 @@ def test_a_worker_stopped_gracefully_finishes_its_batches_and_leaves_the_waiting
         key = key_of(envelope)
         wait_for(partial(lambda k: effects(probes, "orders", k) == 1, key), timeout=60, what=f"{key} applied")
         assert effects(probes, "notifications", key) == 1
+
+
+def revoke_and_terminate(suite: Suite, event_id: str) -> None:
+    """What `celery control revoke ID --terminate` and Flower's Terminate send to the workers."""
+    app = Celery("operator", broker=suite.env["AMQP_URL"], set_as_current=False)
+    try:
+        app.control.revoke(event_id, terminate=True, signal="SIGKILL")
+    finally:
+        app.close()
+
+
+def test_terminating_one_event_of_a_batch_parks_it_and_requeues_its_batch_mates(probes: Suite) -> None:
+    occupy_both_processes(probes, seconds=2)
+
+    # given a batch whose first events are handled and whose last one is still running
+    mates = [poke(probes) for _ in range(3)]
+    victim = poke(probes, behaviour="slow", seconds=20)
+    wait_for(lambda: attempts(probes, "orders", key_of(victim)), what="the batch's last handler to start")
+
+    # when an operator terminates that one event
+    revoke_and_terminate(probes, str(victim.id))
+
+    # then its batch-mates come back and are applied once each (not acked unhandled)
+    for envelope in mates:
+        key = key_of(envelope)
+        wait_for(partial(lambda k: effects(probes, "orders", k) == 1, key), timeout=60, what=f"{key} applied")
+    # and the terminated event is parked with why, to be replayed if the operator wants it
+    listing = wait_for(
+        lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
+        what="the terminated event parked",
+    )
+    assert "[terminated]" in listing and listing.count("probe.poked") == 1, listing
+    assert effects(probes, "orders", key_of(victim)) == 0
+    probes.manage("orders", "dlq", "purge", "--noinput")
+
+
+def test_a_batch_past_its_time_limits_parks_only_the_slow_event(probes: Suite) -> None:
+    # given a worker whose handlers may take 2 s (soft), 4 s (hard)
+    probes.processes["orders-worker"].stop()
+    limited = probes.start_worker(
+        "orders",
+        settings_module=PROBE_SETTINGS["orders"],
+        BUS_TASK_SOFT_TIME_LIMIT="2",
+        BUS_TASK_TIME_LIMIT="4",
+    )
+    wait_log(limited, "ready.")
+    try:
+        occupy_both_processes(probes, seconds=1)
+        # and a batch with one event that takes far longer
+        quick = [poke(probes) for _ in range(3)]
+        slow = poke(probes, behaviour="slow", seconds=30)
+        quick += [poke(probes) for _ in range(2)]
+
+        # then every quick event is applied once, however often the slow one ends the batch
+        for envelope in quick:
+            key = key_of(envelope)
+            wait_for(
+                partial(lambda k: effects(probes, "orders", k) == 1, key), timeout=60, what=f"{key} applied"
+            )
+        # and only the slow one is parked, saying it ran out of time
+        listing = wait_for(
+            lambda: (out := dlq(probes, "orders")).count("probe.poked") and out,
+            timeout=60,
+            what="the slow event parked",
+        )
+        assert listing.count("probe.poked") == 1 and "TimeLimitExceeded" in listing, listing
+        [parked] = dead_letter_ids(listing)
+        assert str(slow.id) in probes.manage("orders", "dlq", "show", parked)
+        assert "Pool callback raised exception" not in limited.log()
+    finally:
+        probes.manage("orders", "dlq", "purge", "--noinput")
+        limited.stop()
+        wait_log(probes.start_worker("orders", settings_module=PROBE_SETTINGS["orders"]), "ready.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from tests.support.checker import History, converge
 from tests.support.load import journey
 from tests.support.polling import wait_for
+from tests.support.processes import pool_processes
 from tests.support.suite import CROWD_THROTTLES, SERVICES, Suite, running
 
 pytestmark = pytest.mark.slow
@@ -30,12 +30,6 @@ POOL = 2  # WORKER_CONCURRENCY of every suite (tests/support/suite.py)
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     with running(Path(tmp_path_factory.mktemp("worker-kill")), settings=CROWD_THROTTLES) as started:
         yield started
-
-
-def pool_processes(pid: int) -> list[int]:
-    """The pool children of a worker's main process."""
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def test_workers_killed_mid_load_lose_nothing_and_apply_nothing_twice(suite: Suite) -> None:

@@ -83,6 +83,11 @@ def create_user(vhost: str, role: str, grants: dict[str, str]) -> tuple[str, str
     return name, password
 
 
+def set_topic_permissions(vhost: str, user: str, exchange: str, *, write: str, read: str) -> None:
+    """Which routing keys `user` may publish to (and bind from) `exchange` of a topic kind."""
+    _rabbitmqctl("set_topic_permissions", "-p", vhost, user, exchange, write, read)
+
+
 def delete_user(name: str) -> None:
     _rabbitmqctl("delete_user", name)
 

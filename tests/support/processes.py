@@ -27,6 +27,12 @@ def procfile() -> dict[str, str]:
     return dict(parse_procfile((ROOT / "Procfile").read_text()).processes)
 
 
+def pool_processes(pid: int) -> list[int]:
+    """The children of a process: a Celery worker's pool processes."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -177,11 +177,13 @@ class Suite:
         return self.start_entry(f"{service}-api")
 
     def start_worker(
-        self, service: str, name: str | None = None, settings_module: str | None = None
+        self, service: str, name: str | None = None, settings_module: str | None = None, **env: str
     ) -> Process:
-        """The service's worker from the Procfile (optionally with other Django settings)."""
-        extra = {"DJANGO_SETTINGS_MODULE": settings_module} if settings_module else {}
-        return self.start_entry(name or f"{service}-worker", f"{service}-worker", **extra)
+        """The service's worker from the Procfile (optionally with other Django settings or
+        environment)."""
+        if settings_module:
+            env["DJANGO_SETTINGS_MODULE"] = settings_module
+        return self.start_entry(name or f"{service}-worker", f"{service}-worker", **env)
 
     def start_relay(self, service: str, name: str | None = None) -> Process:
         return self.start_entry(name or f"{service}-relay", f"{service}-relay")
@@ -202,6 +204,8 @@ class Suite:
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+        except OSError as exc:  # nothing answers (the process is gone, or not listening yet)
+            return 0, f"{type(exc).__name__}: {exc}"
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         process = Process(name, argv, env or self.env, self.workdir / f"{name}.log").start()

@@ -19,10 +19,12 @@ from common.contracts import (
     UserDeleted,
     UserUpdated,
 )
+from common.replicas import EarlierVersionMissing
 from notifications_svc.notifications import handlers
 from notifications_svc.notifications.models import Contact, Notification
 
-pytestmark = pytest.mark.django_db
+# handlers run in autocommit, as outside a batch: what they record is mailed as soon as it commits
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def deliver(event: Contract, aggregate: uuid.UUID, version: int = 1) -> None:
@@ -133,3 +135,31 @@ def test_a_deletion_before_the_creation_means_no_welcome() -> None:
     deliver(UserDeleted(user_id=user), user, 2)
     user_created(user)
     assert mail.outbox == [] and Contact.objects.get(user_id=user).deleted_at is not None
+
+
+def test_a_cancellation_that_overtook_its_placement_waits_for_it_and_mails_come_in_order() -> None:
+    user = uuid.uuid4()
+    user_created(user)
+    order = uuid.uuid4()
+    placed = OrderPlaced(
+        order_id=order,
+        customer_id=user,
+        total=Decimal("2.00"),
+        currency="EUR",
+        lines=(OrderLine(sku="A", quantity=1, unit_price=Decimal("2.00")),),
+    )
+    mail.outbox.clear()
+
+    # given order.cancelled (v2) delivered before order.placed (v1)
+    with pytest.raises(EarlierVersionMissing):
+        order_cancelled(user, order)
+    assert mail.outbox == []  # retried later, nothing notified
+
+    # when the placement arrives, and then the cancellation again (its retry)
+    deliver(placed, order, 1)
+    order_cancelled(user, order)
+
+    # then the mails say it in order, once each; a late copy of either changes nothing
+    deliver(placed, order, 1)
+    order_cancelled(user, order)
+    assert [m.subject for m in mail.outbox] == [f"Order {order} placed", f"Order {order} cancelled"]

@@ -15,7 +15,8 @@ from notifications_svc.notifications.models import Contact, Notification
 from notifications_svc.notifications.services import ContactNotKnownYet
 from tests.support.tokens import access_token
 
-pytestmark = pytest.mark.django_db
+# handlers run in autocommit, as outside a batch: what they record is mailed as soon as it commits
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def created(email: str = "ada@example.com") -> tuple[UserCreated, Envelope]:
