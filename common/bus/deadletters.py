@@ -133,6 +133,9 @@ def _publish(
         content_type=raw.properties.get("content_type") or "application/octet-stream",
         content_encoding=raw.properties.get("content_encoding") or "binary",
         delivery_mode=2,
+        # a copy that routes nowhere comes back (basic.return, raised while the confirm is awaited)
+        # instead of being confirmed and dropped: the original is then requeued, not acked
+        mandatory=True,
         retry=True,
         retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
         **props,

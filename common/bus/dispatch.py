@@ -26,6 +26,7 @@ import queue
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ class Committed:
 class Dispatcher:
     def __init__(self, amqp_url: str, *, service: str, confirm_timeout: float) -> None:
         self.service = service
+        self.owner = f"dispatch-{os.getpid()}-{uuid.uuid4().hex[:12]}"  # its rows' lease holder
         self.publisher = ConfirmingPublisher(
             amqp_url, confirm_timeout=confirm_timeout, name=f"{service}-dispatch"
         )
@@ -139,7 +141,7 @@ class Dispatcher:
     def _mark(self, done: list[Committed]) -> None:
         for using, ids in _by_alias(done).items():
             try:
-                outbox.mark_published(ids, using=using)
+                outbox.mark_published(ids, owner=self.owner, using=using)
             except DatabaseError as exc:  # the lease runs out: published again, deduplicated
                 log.warning("dispatch: could not mark %d published row(s): %s", len(ids), exc)
                 connections[using].close()
@@ -152,7 +154,7 @@ class Dispatcher:
     def _release(self, items: list[Committed]) -> None:
         for using, ids in _by_alias(items).items():
             try:
-                outbox.release(ids, using=using)
+                outbox.release(ids, owner=self.owner, using=using)
             except DatabaseError as exc:  # then the lease runs out
                 log.warning("dispatch: could not release %d row(s) to the relay: %s", len(ids), exc)
                 connections[using].close()

@@ -34,6 +34,12 @@ class OutboxMessage(models.Model):
     claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A relay is publishing it; others leave it alone until then."
     )
+    claimed_by = models.CharField(
+        max_length=64,
+        blank=True,
+        db_default="",  # rows written outside the ORM (the benchmark's, an operator's) hold no lease
+        help_text="Who holds the lease: only they release or mark the row.",
+    )
 
     class Meta:
         verbose_name = "outbox message"

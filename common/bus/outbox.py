@@ -1,4 +1,4 @@
-"""Reading and housekeeping of the outbox table (the relay writes it; this reads and prunes it)."""
+"""The outbox table: leases (on the database's clock, each with its holder), marks, reads and pruning."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Min
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Min, QuerySet, Value
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from common.bus.models import OutboxMessage
@@ -33,26 +36,54 @@ def state(now: datetime | None = None) -> OutboxState:
     )
 
 
+# Leases are stamped and compared with the database's clock, so the hosts' clocks do not matter.
+def db_now(connection: BaseDatabaseWrapper) -> str:
+    """SQL for the database's current time, in the form Django stores datetimes."""
+    if connection.vendor == "sqlite":
+        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+    return "statement_timestamp()"
+
+
+def db_later(connection: BaseDatabaseWrapper, seconds: float) -> str:
+    """SQL for the database's current time plus `seconds` (a lease's end)."""
+    if connection.vendor == "sqlite":
+        return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '+{float(seconds):.3f} seconds')"
+    return f"(statement_timestamp() + interval '{float(seconds):.3f} seconds')"
+
+
+def lease_end(seconds: float) -> CombinedExpression:
+    """The same, as an ORM expression (for a row written under a lease)."""
+    return Now() + Value(timedelta(seconds=seconds))
+
+
 MARK_PUBLISHED = """
-UPDATE {table} SET status = %s, published_at = %s, last_error = '', claimed_until = NULL
-WHERE id IN ({ids})
+UPDATE {table} SET status = %s, published_at = {now}, last_error = '', claimed_until = NULL, claimed_by = ''
+WHERE id IN ({ids}) AND claimed_by = %s
 """
 
 
-def mark_published(ids: list[int], using: str = DEFAULT_DB_ALIAS) -> None:
-    """One statement for the whole batch, in SQL: it runs for every batch, and building it through
-    the ORM cost more CPU than the statement itself."""
+def mark_published(ids: list[int], *, owner: str, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Mark `owner`'s rows published, in one statement (it runs for every batch; built through the
+    ORM it cost more CPU than the statement itself); how many. A row whose lease another process
+    has taken since is left to it: it publishes the row again and marks it."""
     connection = connections[using]
+    table = OutboxMessage._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            MARK_PUBLISHED.format(table=OutboxMessage._meta.db_table, ids=", ".join(["%s"] * len(ids))),
-            [Status.PUBLISHED.value, connection.ops.adapt_datetimefield_value(timezone.now()), *ids],
+            MARK_PUBLISHED.format(table=table, now=db_now(connection), ids=", ".join(["%s"] * len(ids))),
+            [Status.PUBLISHED.value, *ids, owner],
         )
+        return int(cursor.rowcount)
 
 
-def release(ids: list[int], using: str = DEFAULT_DB_ALIAS) -> None:
+def held_by(owner: str, ids: list[int], using: str = DEFAULT_DB_ALIAS) -> QuerySet[OutboxMessage]:
+    """`owner`'s pending rows among `ids`: the only ones it may release, fail or mark."""
+    return OutboxMessage.objects.using(using).filter(id__in=ids, claimed_by=owner, status=Status.PENDING)
+
+
+def release(ids: list[int], *, owner: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Back in line for the next relay at once (their publication failed or was abandoned)."""
-    OutboxMessage.objects.using(using).filter(id__in=ids).update(claimed_until=None)
+    held_by(owner, ids, using).update(claimed_until=None, claimed_by="")
 
 
 def prune(*, older_than: timedelta, chunk: int = 5000) -> int:

@@ -7,13 +7,10 @@ after the commit (`common.bus.dispatch`, when BUS_DISPATCH_ON_COMMIT is on), or 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.utils import timezone
 
-from common.bus import dispatch
+from common.bus import dispatch, outbox
 from common.bus.models import OutboxMessage
 from common.bus.wire import envelope_message
 from common.contracts.base import Contract
@@ -53,15 +50,11 @@ def publish(
         causation_id=envelope.causation_id,
         envelope=envelope_json,
         created_at=envelope.occurred_at,
-        claimed_until=_dispatch_lease() if dispatcher else None,
+        claimed_until=outbox.lease_end(settings.BUS_RELAY_LEASE_SECONDS) if dispatcher else None,
+        claimed_by=dispatcher.owner if dispatcher else "",
     )
     if dispatcher is not None:
         message = envelope_message(envelope, origin=settings.SERVICE_NAME, envelope_json=envelope_json)
         committed = dispatch.Committed(row.id, using, envelope.type, message)
         transaction.on_commit(lambda: dispatcher.submit(committed), using=using)
     return envelope
-
-
-def _dispatch_lease() -> datetime:
-    """Relays leave a dispatched row alone until then: past it, its process is assumed dead."""
-    return timezone.now() + timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS)

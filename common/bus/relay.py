@@ -21,6 +21,7 @@ import queue
 import signal
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +31,6 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.db import DatabaseError, close_old_connections, connection
-from django.utils import timezone
 
 from common.bus import inbox, outbox
 from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
@@ -47,7 +47,7 @@ IN_FLIGHT = 2
 CLAIM = """
 WITH candidates AS (
     SELECT id, aggregate_id FROM {table}
-    WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < %(now)s)
+    WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < {now})
     ORDER BY id LIMIT %(limit)s
     {skip_locked}
 ), firsts AS (
@@ -59,7 +59,7 @@ WITH candidates AS (
         WHERE p.status = 'pending' AND p.aggregate_id = c.aggregate_id AND p.id < f.first_id
     )
 )
-UPDATE {table} AS o SET claimed_until = %(until)s, attempts = o.attempts + 1
+UPDATE {table} AS o SET claimed_until = {until}, claimed_by = %(owner)s, attempts = o.attempts + 1
 FROM eligible WHERE o.id = eligible.eligible_id
 RETURNING id, CAST(event_id AS text), event_type, aggregate_id, CAST(correlation_id AS text),
           CAST(causation_id AS text), envelope, (SELECT count(*) FROM candidates)
@@ -107,7 +107,7 @@ class RelayConfig:
     housekeeping_every: float = 5.0
     # how long a claimed batch is left alone by other relays: past it, a relay that died mid-batch
     # is assumed dead and its rows are published again
-    lease: timedelta = timedelta(seconds=30)
+    lease: timedelta = timedelta(seconds=60)
     # after a partial batch of several rows (commits are arriving faster than batches go out), wait
     # this long before claiming again, so the next batch is larger: fewer claims, marks and confirms
     # per event under load (see `worth_lingering`)
@@ -139,6 +139,7 @@ class Relay:
         self.publisher = ConfirmingPublisher(
             config.amqp_url, confirm_timeout=config.confirm_timeout, name=f"{config.service}-relay"
         )
+        self.owner = f"relay-{os.getpid()}-{uuid.uuid4().hex[:12]}"  # its leases' holder
         self.published_total = 0
         self.last_cycle = time.monotonic()
         self._outage_since: float | None = None
@@ -349,17 +350,17 @@ class Relay:
         An aggregate whose first pending row is not among ours is left alone, whoever holds that
         row: one aggregate's events leave in creation order, however many relays run.
         """
-        now = timezone.now()
-        params = {
-            "limit": limit,
-            "now": connection.ops.adapt_datetimefield_value(now),
-            "until": connection.ops.adapt_datetimefield_value(now + self.config.lease),
-        }
         skip_locked = (
             "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
         )
+        claim = CLAIM.format(
+            table=OutboxMessage._meta.db_table,
+            skip_locked=skip_locked,
+            now=outbox.db_now(connection),
+            until=outbox.db_later(connection, self.config.lease.total_seconds()),
+        )
         with connection.cursor() as cursor:
-            cursor.execute(CLAIM.format(table=OutboxMessage._meta.db_table, skip_locked=skip_locked), params)
+            cursor.execute(claim, {"limit": limit, "owner": self.owner})
             fetched = cursor.fetchall()
         rows = [
             Pending(
@@ -377,7 +378,7 @@ class Relay:
         return Claimed(sorted(rows, key=lambda row: row.id), backlog)
 
     def _release(self, rows: list[Pending]) -> None:
-        outbox.release([row.id for row in rows])
+        outbox.release([row.id for row in rows], owner=self.owner)
 
     def _message(self, row: Pending) -> TaskMessage:
         return task_message(
@@ -400,7 +401,7 @@ class Relay:
         rows_by_event = {row.event_id: row for row in rows}
         by_event = {event_id: row.id for event_id, row in rows_by_event.items()}
         if confirmed:
-            outbox.mark_published([by_event[e] for e in confirmed])
+            outbox.mark_published([by_event[e] for e in confirmed], owner=self.owner)
             self.published_total += len(confirmed)
             metrics.count_published(self.config.service, (rows_by_event[e].event_type for e in confirmed))
             if log.isEnabledFor(logging.DEBUG):
@@ -420,14 +421,14 @@ class Relay:
             self._fail(ids, reason)
         if nacked:
             log.warning("relay: broker nacked %d message(s); they stay pending", len(nacked))
-            OutboxMessage.objects.filter(id__in=[by_event[e] for e in nacked]).update(
-                last_error="nacked by the broker; will retry", claimed_until=None
+            outbox.held_by(self.owner, [by_event[e] for e in nacked]).update(
+                last_error="nacked by the broker; will retry", claimed_until=None, claimed_by=""
             )
 
     def _fail(self, ids: list[int], reason: str) -> None:
         log.error("relay: outbox row(s) %s failed: %s", ids, reason)
-        OutboxMessage.objects.filter(id__in=ids).update(
-            status=Status.FAILED, last_error=reason[:2000], claimed_until=None
+        outbox.held_by(self.owner, ids).update(
+            status=Status.FAILED, last_error=reason[:2000], claimed_until=None, claimed_by=""
         )
 
     def _maybe_prune(self) -> None:

@@ -131,8 +131,9 @@ BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
 BUS_RELAY_LINGER_MS = env_float("BUS_RELAY_LINGER_MS", 10.0, minimum=0.0)
 BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum=0.1)
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
-# A relay's claim on a batch: other relays leave it alone this long (then assume the relay died).
-BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 30.0, minimum=1.0)
+# A relay's claim on a batch (or a committing process's on the rows it publishes): others leave it
+# alone this long, on the database's clock, then assume its holder died.
+BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 60.0, minimum=1.0)
 # Publish each committed outbox row from the committing process at once (one hop fewer than the
 # relay's: lower latency), the relays taking what it could not publish (docs/decisions.md).
 BUS_DISPATCH_ON_COMMIT = env_bool("BUS_DISPATCH_ON_COMMIT", True)
@@ -141,10 +142,14 @@ if BUS_RELAY_LINGER_MS >= 1000:
         f"BUS_RELAY_LINGER_MS must be below 1000 (a pause between batches, not a schedule), "
         f"got {BUS_RELAY_LINGER_MS:g}"
     )
-if BUS_RELAY_LEASE_SECONDS <= BUS_RELAY_CONFIRM_TIMEOUT:
+# The longest a holder may still publish its rows: two attempts (the second on a fresh connection),
+# each a connection (5 s at most) and a wait for confirms.
+_longest_publication = 2 * (5.0 + BUS_RELAY_CONFIRM_TIMEOUT)
+if _longest_publication >= BUS_RELAY_LEASE_SECONDS:
     raise ImproperlyConfigured(
-        "BUS_RELAY_LEASE_SECONDS must exceed BUS_RELAY_CONFIRM_TIMEOUT: a live relay's batch must not "
-        "be taken over while it still waits for confirms"
+        f"BUS_RELAY_LEASE_SECONDS must exceed {_longest_publication:g} (twice 5 s plus "
+        f"BUS_RELAY_CONFIRM_TIMEOUT): rows must not be taken over while their holder may still publish "
+        f"them, got {BUS_RELAY_LEASE_SECONDS:g}"
     )
 # The service's own housekeeping its relay runs every few seconds (import paths of functions
 # returning how much they did): e.g. notifications mails what a crash left unsent.

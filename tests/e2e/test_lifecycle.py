@@ -67,8 +67,10 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
         what="four notifications",
     )
 
-    # and finally delete their account
+    # and finally delete their account (once the four mails have gone: they leave after each commit)
     before_deletion = notifications(suite, token)
+    mine = (email, new_email)
+    wait_for(lambda: sum(any(a in m for a in mine) for m in suite.mails()) == 4, what="the four mails sent")
     mails_before = len(suite.mails())
     status, _ = suite.call("DELETE", "users", "/api/users/me/", token=token)
     assert status == 204

@@ -20,9 +20,11 @@ def test_sign_up_welcome_order_confirmation(suite: Suite) -> None:
     # given a new user
     _, email, token = suite.sign_up("story")
 
-    # then the welcome notification is recorded and its email written
+    # then the welcome notification is recorded and its email written (mailed once it committed)
     wait_for(lambda: "welcome" in kinds(suite, token), what="welcome notification")
-    assert any(email in m and "Welcome aboard" in m for m in suite.mails())
+    wait_for(
+        lambda: any(email in m and "Welcome aboard" in m for m in suite.mails()), what="the welcome mail"
+    )
 
     # when the user places an order (accepted once orders has seen user.created)
     order = {
@@ -43,7 +45,10 @@ def test_sign_up_welcome_order_confirmation(suite: Suite) -> None:
 
     # then the confirmation follows, to the same address, and the order is listed once
     wait_for(lambda: "order_placed" in kinds(suite, token), what="order_placed notification")
-    assert any(email in m and f"Order {placed['id']} placed" in m for m in suite.mails())
+    wait_for(
+        lambda: any(email in m and f"Order {placed['id']} placed" in m for m in suite.mails()),
+        what="the order_placed mail",
+    )
     status, listed = suite.call("GET", "orders", "/api/orders/", token=token)
     assert status == 200 and [o["id"] for o in listed["results"]] == [placed["id"]]
     assert sorted(kinds(suite, token)) == ["order_placed", "welcome"]

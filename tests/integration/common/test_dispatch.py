@@ -110,7 +110,7 @@ def test_a_process_killed_before_it_dispatched_leaves_the_event_to_a_relay(
     spawn: Spawn, tap: EventTap
 ) -> None:
     # given a process that commits an event and dies by SIGKILL before publishing it
-    lease = {"BUS_RELAY_LEASE_SECONDS": "3", "BUS_RELAY_CONFIRM_TIMEOUT": "2"}
+    lease = {"BUS_RELAY_LEASE_SECONDS": "13", "BUS_RELAY_CONFIRM_TIMEOUT": "1"}
     code = textwrap.dedent(
         """
         import uuid

@@ -114,7 +114,7 @@ def test_events_committed_while_the_broker_is_unreachable_are_published_after(
 def test_a_relay_killed_mid_batch_loses_nothing(spawn: Spawn, tap: EventTap) -> None:
     # given a backlog, and a relay that dies (SIGKILL) right after its first batch is confirmed
     ids = commit_events(300, aggregates=300, per_transaction=50)
-    lease = {"BUS_RELAY_LEASE_SECONDS": "3", "BUS_RELAY_CONFIRM_TIMEOUT": "2"}  # a quick take-over
+    lease = {"BUS_RELAY_LEASE_SECONDS": "13", "BUS_RELAY_CONFIRM_TIMEOUT": "1"}  # a quick take-over
     victim = spawn(
         "relay", "--batch-size", "50", name="victim", SUITE_FAULT="relay-kill-after-publish", **lease
     )
