@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SERVICES := users orders notifications
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv tools run test bench migrate topology keys superuser clean contracts contracts-write catalogue lint
+.PHONY: help venv tools run test chaos bench migrate topology keys superuser clean contracts contracts-write catalogue lint
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,14 +30,18 @@ migrate: venv keys  ## migrate every service's database
 topology: venv  ## declare every service's queues on RabbitMQ
 	@for s in $(SERVICES); do $(PY) manage.py $$s declare_topology || exit 1; done
 
-run: venv  ## set up and run the whole suite in the foreground (Ctrl-C stops it)
+run: venv  ## set up and run the whole suite in the foreground, restarting what dies (Ctrl-C stops it)
 	@$(PY) -m common.bus.broker
 	@$(MAKE) --no-print-directory migrate topology
-	@echo "users :8001  orders :8002  notifications :8003  flower :5555"
-	@exec $(VENV)/bin/honcho start -f Procfile
+	@$(PY) -m common.ops.supervisor var/supervisord.conf
+	@echo "users :8001  orders :8002  notifications :8003  flower :5555  (a process that dies is restarted)"
+	@exec $(VENV)/bin/supervisord -n -c var/supervisord.conf
 
 test: venv tools  ## set up and run every test against the real RabbitMQ and PostgreSQL
 	@$(PY) -m tests.run $(if $(GROUPS),$(GROUPS)) $(if $(ARGS),-- $(ARGS))
+
+chaos: venv  ## the fault matrix: every fault under load, checked for loss, duplicates and order (long)
+	@$(PY) -m tests.chaos $(ARGS)
 
 tools:  ## install the system tools the tests use (Chromium, promtool, Node and npm) if missing
 	@bash tests/support/system-tools.sh

@@ -9,6 +9,7 @@ from common.settings.base import (
     rest_framework,
     service_port,
     spectacular,
+    task_time_limits,
 )
 
 SERVICE_NAME = "notifications"
@@ -16,6 +17,7 @@ ROOT_URLCONF = "notifications_svc.urls"
 WSGI_APPLICATION = "notifications_svc.wsgi.application"
 INSTALLED_APPS = [*SHARED_APPS, "notifications_svc.notifications"]
 DATABASES = databases(SERVICE_NAME)
+BUS_TASK_SOFT_TIME_LIMIT, BUS_TASK_TIME_LIMIT = task_time_limits(DATABASES)
 LOGGING = logging_config(SERVICE_NAME)
 WORKER_HTTP_PORT = service_port("WORKER_HTTP_PORT", SERVICE_NAME, 9100)
 RELAY_HTTP_PORT = service_port("RELAY_HTTP_PORT", SERVICE_NAME, 9110)
@@ -28,5 +30,5 @@ REST_FRAMEWORK = rest_framework(
 SPECTACULAR_SETTINGS = spectacular(SERVICE_NAME, "The caller's notifications.")
 
 EVENT_HANDLERS = "notifications_svc.notifications.handlers.registry"
-# Mail that a crash between a handler's commit and its sending left unsent (see services.deliver).
+# Mail is sent after the handlers' commits, by the relay's housekeeping (see services.deliver).
 BUS_HOUSEKEEPING = ["notifications_svc.notifications.services.deliver_pending"]

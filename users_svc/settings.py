@@ -9,6 +9,7 @@ from common.settings.base import (
     rest_framework,
     service_port,
     spectacular,
+    task_time_limits,
 )
 from common.settings.env import env_str
 
@@ -24,6 +25,7 @@ INSTALLED_APPS = [
 ]
 AUTH_USER_MODEL = "accounts.User"
 DATABASES = databases(SERVICE_NAME)
+BUS_TASK_SOFT_TIME_LIMIT, BUS_TASK_TIME_LIMIT = task_time_limits(DATABASES)
 LOGGING = logging_config(SERVICE_NAME)
 WORKER_HTTP_PORT = service_port("WORKER_HTTP_PORT", SERVICE_NAME, 9100)
 RELAY_HTTP_PORT = service_port("RELAY_HTTP_PORT", SERVICE_NAME, 9110)

@@ -168,11 +168,15 @@ def _by_alias(items: Iterable[Committed]) -> dict[str, list[int]]:
 
 
 def _fault_hook() -> Callable[[], None]:
-    """Test-only fault injection (APP_ENV=test): the process dies by SIGKILL after the commit,
-    before it publishes: the row must reach the broker through a relay all the same."""
-    if os.environ.get("APP_ENV") != "test" or os.environ.get("SUITE_FAULT") != "dispatch-kill-before-publish":
-        return lambda: None
-    return lambda: os.kill(os.getpid(), signal.SIGKILL)
+    """Test-only fault injection (APP_ENV=test). `dispatch-kill-before-publish`: the process dies by
+    SIGKILL after the commit, before it publishes (a relay must publish the row all the same).
+    `dispatch-slow`: it publishes 2 s late (a process that exits meanwhile must publish first)."""
+    fault = os.environ.get("SUITE_FAULT") if os.environ.get("APP_ENV") == "test" else None
+    if fault == "dispatch-kill-before-publish":
+        return lambda: os.kill(os.getpid(), signal.SIGKILL)
+    if fault == "dispatch-slow":
+        return lambda: time.sleep(2)
+    return lambda: None
 
 
 _dispatcher: tuple[int, Dispatcher] | None = None

@@ -101,10 +101,10 @@ class RelayConfig:
     retention: timedelta = timedelta(days=7)
     inbox_retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
-    # the service's own housekeeping (BUS_HOUSEKEEPING: say, mail that a crash left unsent), run
-    # every few seconds between batches; each returns how much it did
+    # the service's own housekeeping (BUS_HOUSEKEEPING: say, mailing committed notifications), run
+    # every second between batches; each returns how much it did
     housekeeping: tuple[Callable[[], int], ...] = ()
-    housekeeping_every: float = 5.0
+    housekeeping_every: float = 1.0
     # how long a claimed batch is left alone by other relays: past it, a relay that died mid-batch
     # is assumed dead and its rows are published again
     lease: timedelta = timedelta(seconds=60)
@@ -168,6 +168,7 @@ class Relay:
         frozen = False
         try:
             while not self.stop.is_set():
+                self._maybe_housekeep()  # also while the broker is away: it needs none
                 try:
                     claimed = self.step()
                 except BrokerUnavailable as exc:
@@ -182,7 +183,6 @@ class Relay:
                     self._sleep(self._next_backoff())
                     continue
                 self._maybe_prune()
-                self._maybe_housekeep()
                 if not frozen:
                     frozen = _freeze_heap()
                 self.last_cycle = time.monotonic()
@@ -454,7 +454,7 @@ class Relay:
                 close_old_connections()
                 continue
             if done:
-                log.info("relay: housekeeping %s did %d", getattr(task, "__qualname__", task), done)
+                log.debug("relay: housekeeping %s did %d", getattr(task, "__qualname__", task), done)
 
     # --- outages --------------------------------------------------------------------------------
     def not_ready(self) -> str | None:

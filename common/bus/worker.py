@@ -100,6 +100,7 @@ def create_worker_app(service: str) -> Celery:
     app.conf["CELERY_DB_REUSE_MAX"] = 10**9
     signals.task_prerun.connect(_reuse_connections, weak=False)
     signals.task_postrun.connect(_reuse_connections, weak=False)
+    signals.worker_process_shutdown.connect(_publish_queued_dispatches, weak=False)
     from common.bus.tasks import register_event_task  # imports models: after django.setup()
 
     for event_type in registry.event_types():
@@ -110,6 +111,14 @@ def create_worker_app(service: str) -> Celery:
 
 def _reuse_connections(**_: Any) -> None:
     db.close_old_connections()
+
+
+def _publish_queued_dispatches(**_: Any) -> None:
+    """A pool process ends with `os._exit` (its task quota, a scale-down, a shutdown): `atexit`
+    never runs there, so what its dispatcher has queued is published now, not a lease later."""
+    from common.bus import dispatch
+
+    dispatch.stop()
 
 
 def _metrics_directory(service: str) -> None:

@@ -151,8 +151,8 @@ if _longest_publication >= BUS_RELAY_LEASE_SECONDS:
         f"BUS_RELAY_CONFIRM_TIMEOUT): rows must not be taken over while their holder may still publish "
         f"them, got {BUS_RELAY_LEASE_SECONDS:g}"
     )
-# The service's own housekeeping its relay runs every few seconds (import paths of functions
-# returning how much they did): e.g. notifications mails what a crash left unsent.
+# The service's own housekeeping its relay runs every second (import paths of functions returning
+# how much they did): e.g. notifications mails its committed notifications.
 BUS_HOUSEKEEPING: list[str] = []
 # Consumers: attempts of a handler that fails transiently (retried on the broker with exponential
 # backoff from BASE seconds, +up to 50% jitter, capped at MAX), then parked in the dead-letter queue.
@@ -165,8 +165,6 @@ BUS_INBOX_RETENTION_HOURS = env_int("BUS_INBOX_RETENTION_HOURS", 720, minimum=1)
 # Consumers: at most this many events (read back to back, or waiting while every pool process is
 # busy) handed to a pool process together and handled in one transaction (1 turns batching off).
 BUS_CONSUMER_BATCH_SIZE = env_int("BUS_CONSUMER_BATCH_SIZE", 50, minimum=1, maximum=1000)
-BUS_TASK_SOFT_TIME_LIMIT = env_int("BUS_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
-BUS_TASK_TIME_LIMIT = env_int("BUS_TASK_TIME_LIMIT", 90, minimum=2)
 _retry_window_seconds = sum(
     min(BUS_RETRY_BASE_SECONDS * 2 ** (n - 1), BUS_RETRY_MAX_DELAY_SECONDS) * 1.5
     for n in range(1, BUS_RETRY_MAX_ATTEMPTS)
@@ -176,8 +174,7 @@ if 2 * _retry_window_seconds + 86400 > BUS_INBOX_RETENTION_HOURS * 3600:
         f"BUS_INBOX_RETENTION_HOURS={BUS_INBOX_RETENTION_HOURS} is too short: it must cover the retry "
         f"window ({_retry_window_seconds / 3600:.1f}h) twice plus a day for replays"
     )
-if BUS_TASK_TIME_LIMIT <= BUS_TASK_SOFT_TIME_LIMIT:
-    raise ImproperlyConfigured("BUS_TASK_TIME_LIMIT must be greater than BUS_TASK_SOFT_TIME_LIMIT")
+
 
 # --- REST ---------------------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
@@ -226,6 +223,9 @@ def jwt_settings(*, issuer: bool) -> dict[str, Any]:
 
 
 # --- Databases ----------------------------------------------------------------------------------
+SQLITE_BUSY_TIMEOUT = 20  # seconds a write waits for SQLite's one write lock before it fails
+
+
 def databases(service: str) -> dict[str, dict[str, Any]]:
     """`<SERVICE>_DATABASE_URL` when set (PostgreSQL), else an SQLite file under var/."""
     var = f"{service.upper()}_DATABASE_URL"
@@ -240,7 +240,7 @@ def databases(service: str) -> dict[str, dict[str, Any]]:
                 "OPTIONS": {
                     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                     "transaction_mode": "IMMEDIATE",
-                    "timeout": 20,
+                    "timeout": SQLITE_BUSY_TIMEOUT,
                 },
             }
         }
@@ -250,7 +250,28 @@ def databases(service: str) -> dict[str, dict[str, Any]]:
         config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
     except ValueError as exc:
         raise ImproperlyConfigured(f"{var} is not a valid database URL: {exc}") from None
+    if config["ENGINE"].endswith("sqlite3"):
+        config.setdefault("OPTIONS", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT)
     return {"default": dict(config)}
+
+
+def task_time_limits(databases: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """Seconds a handler (or a batch) may run: soft (interrupted, rolled back, retried) and hard
+    (its process killed). On SQLite a running batch holds the database's one write lock, so both
+    stay below the busy timeout: the API's writes wait for the lock rather than fail."""
+    sqlite = any(db["ENGINE"].endswith("sqlite3") for db in databases.values())
+    soft = env_int("BUS_TASK_SOFT_TIME_LIMIT", SQLITE_BUSY_TIMEOUT // 2 if sqlite else 60, minimum=1)
+    hard = env_int("BUS_TASK_TIME_LIMIT", SQLITE_BUSY_TIMEOUT * 3 // 4 if sqlite else 90, minimum=2)
+    if hard <= soft:
+        raise ImproperlyConfigured(
+            f"BUS_TASK_TIME_LIMIT ({hard}) must be greater than BUS_TASK_SOFT_TIME_LIMIT ({soft})"
+        )
+    if sqlite and hard >= SQLITE_BUSY_TIMEOUT:
+        raise ImproperlyConfigured(
+            f"BUS_TASK_TIME_LIMIT ({hard}) must be below SQLite's busy timeout ({SQLITE_BUSY_TIMEOUT} s):"
+            " a running batch holds SQLite's only write lock, and the API's writes give up after that"
+        )
+    return soft, hard
 
 
 # --- OpenAPI ------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class Notification(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # recorded with the event; mailed once its transaction commits
         SENT = "sent"
+        WITHHELD = "withheld"  # its user was deleted before it could be mailed
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user_id = models.UUIDField(db_index=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import partial
 from uuid import UUID
 
 from django.conf import settings
@@ -53,8 +52,9 @@ def notify(
     *, contact: Contact, kind: Notification.Kind, event_id: UUID, subject: str, body: str
 ) -> Notification:
     """Record one notification per event, to the contact's current address, in the handler's
-    transaction; it is mailed once that transaction commits, never before. A rollback (of a batch,
-    say, whose events then run again one by one) leaves nothing recorded and nothing sent."""
+    transaction; it is mailed after that transaction commits (`deliver_pending`), never before. A
+    rollback (of a batch, say, whose events then run again one by one) leaves nothing recorded and
+    nothing sent."""
     existing = Notification.objects.filter(event_id=event_id).first()
     if existing is not None:
         return existing
@@ -67,45 +67,55 @@ def notify(
         body=body,
         event_id=event_id,
     )
-    transaction.on_commit(partial(deliver, notification.id))
     return notification
 
 
 def deliver(notification_id: UUID) -> bool:
     """Mail one recorded notification, unless it was sent or another sender holds it; whether this
-    call sent it. A sender that dies mid-way leaves it pending, and `deliver_pending` sends it once
-    its hold runs out: mail is at least once, twice only if a sender dies between the mail server
-    accepting it and the row being marked."""
+    call sent it. A sender that dies mid-way leaves it pending and it is sent once its hold runs
+    out: mail is at least once, twice only if a sender dies between the mail server accepting it and
+    the row being marked.
+
+    The contact's row stays locked from the check to the mark, so a deletion handled meanwhile
+    waits, and one that came first is seen: nothing is mailed once the tombstone is written."""
     unheld = Q(sending_until__isnull=True) | Q(sending_until__lt=Now())
-    held = Notification.objects.filter(unheld, id=notification_id, status=Notification.Status.PENDING).update(
-        sending_until=Now() + SENDING_HOLD
-    )
-    if not held:
-        return False
-    notification = Notification.objects.get(id=notification_id)
-    try:
-        send_mail(
-            notification.subject,
-            notification.body,
-            settings.DEFAULT_FROM_EMAIL,
-            [notification.recipient],
-            fail_silently=False,
+    with transaction.atomic():
+        held = Notification.objects.filter(
+            unheld, id=notification_id, status=Notification.Status.PENDING
+        ).update(sending_until=Now() + SENDING_HOLD)
+        if not held:
+            return False
+        notification = Notification.objects.get(id=notification_id)
+        contact = Contact.objects.select_for_update().filter(user_id=notification.user_id).first()
+        if contact is None or contact.deleted_at is not None:
+            # the user was deleted since it was recorded: nothing is ever sent to a deleted user
+            Notification.objects.filter(id=notification_id).update(
+                status=Notification.Status.WITHHELD, sending_until=None
+            )
+            return False
+        try:
+            send_mail(
+                notification.subject,
+                notification.body,
+                settings.DEFAULT_FROM_EMAIL,
+                [notification.recipient],
+                fail_silently=False,
+            )
+        except Exception:  # the mail server is away: the hold runs out and a later sweep tries again
+            log.exception("could not mail notification %s; it stays pending", notification_id)
+            return False
+        Notification.objects.filter(id=notification_id).update(
+            status=Notification.Status.SENT, sent_at=Now(), sending_until=None
         )
-    except Exception:  # the mail server is away: the hold runs out and a later sweep tries again
-        log.exception("could not mail notification %s; it stays pending", notification_id)
-        return False
-    Notification.objects.filter(id=notification_id).update(
-        status=Notification.Status.SENT, sent_at=Now(), sending_until=None
-    )
-    return True
+        return True
 
 
 def deliver_pending(*, limit: int = 200) -> int:
-    """Mail what commits left unsent (the sender died or the mail server was away); how many.
-    Run by the service's relay as housekeeping (`BUS_HOUSEKEEPING`)."""
+    """Mail the committed notifications, oldest first; how many. Run by the service's relay as its
+    housekeeping (`BUS_HOUSEKEEPING`, every second): a long-lived process, so a worker's pool
+    process dying mid-way through its events never interrupts a mail being sent."""
     waiting = Notification.objects.filter(
         Q(sending_until__isnull=True) | Q(sending_until__lt=Now()),
         status=Notification.Status.PENDING,
-        created_at__lt=Now() - SENDING_HOLD,  # the committing process's own attempt comes first
     ).order_by("created_at")
     return sum(deliver(notification_id) for notification_id in waiting.values_list("id", flat=True)[:limit])

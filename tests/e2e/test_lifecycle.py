@@ -67,10 +67,13 @@ def test_the_full_lifecycle_across_three_services(suite: Suite) -> None:
         what="four notifications",
     )
 
-    # and finally delete their account (once the four mails have gone: they leave after each commit)
-    before_deletion = notifications(suite, token)
+    # and finally delete their account (once the relay has sent the four mails)
     mine = (email, new_email)
     wait_for(lambda: sum(any(a in m for a in mine) for m in suite.mails()) == 4, what="the four mails sent")
+    wait_for(
+        lambda: {n["status"] for n in notifications(suite, token)} == {"sent"}, what="the four marked sent"
+    )
+    before_deletion = notifications(suite, token)
     mails_before = len(suite.mails())
     status, _ = suite.call("DELETE", "users", "/api/users/me/", token=token)
     assert status == 204

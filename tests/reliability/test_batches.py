@@ -28,7 +28,14 @@ pytestmark = pytest.mark.slow
 
 
 def occupy_both_processes(suite: Suite, seconds: float) -> list[Envelope]:
-    return [poke(suite, behaviour="slow", seconds=seconds) for _ in range(2)]
+    """One occupier at a time, each once the previous one runs: published together, two could be
+    read back to back and go to one process as a batch, leaving the other free."""
+    occupiers = []
+    for _ in range(2):
+        occupier = poke(suite, behaviour="slow", seconds=seconds)
+        wait_for(lambda o=occupier: attempts(suite, "orders", key_of(o)), what="an occupier to start")  # type: ignore[misc]
+        occupiers.append(occupier)
+    return occupiers
 
 
 def batched_events(suite: Suite) -> float:
@@ -70,7 +77,7 @@ def test_a_failing_event_in_a_batch_is_parked_alone_and_the_others_apply_once(pr
 
 
 def test_a_worker_killed_mid_batch_applies_every_event_of_it_exactly_once(probes: Suite) -> None:
-    occupy_both_processes(probes, seconds=1)
+    occupy_both_processes(probes, seconds=3)
 
     # given a batch whose first events are handled and whose last one is still in its handler
     quick = [poke(probes) for _ in range(4)]
@@ -166,7 +173,7 @@ def test_a_batch_past_its_time_limits_parks_only_the_slow_event(probes: Suite) -
     )
     wait_log(limited, "ready.")
     try:
-        occupy_both_processes(probes, seconds=1)
+        occupy_both_processes(probes, seconds=1.5)  # within the soft limit
         # and a batch with one event that takes far longer
         quick = [poke(probes) for _ in range(3)]
         slow = poke(probes, behaviour="slow", seconds=30)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from honcho.environ import parse_procfile
-
+from common.ops.supervisor import programs
 from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +22,8 @@ BIN = Path(sys.executable).parent
 
 @cache
 def procfile() -> dict[str, str]:
-    """The Procfile's entries (name → command), read the way `make run`'s honcho reads them."""
-    return dict(parse_procfile((ROOT / "Procfile").read_text()).processes)
+    """The Procfile's entries (name → command), read as `make run` reads them."""
+    return programs()
 
 
 def pool_processes(pid: int) -> list[int]:

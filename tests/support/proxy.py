@@ -43,17 +43,17 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            with self._lock:
-                if self._refusing:
-                    self._kill(client)
-                    continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
             except OSError:
                 self._kill(client)
                 continue
-            with self._lock:
+            with self._lock:  # checked once connected: a cut meanwhile must not let this one through
+                if self._refusing:
+                    self._kill(client)
+                    self._kill(upstream)
+                    continue
                 self._open.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -77,3 +77,35 @@ class TcpProxy:
             sock.shutdown(socket.SHUT_RDWR)
         with suppress(OSError):
             sock.close()
+
+
+class Proxies:
+    """One proxy per kind of process (api, worker, relay, command), to cut the link of one kind or
+    of all."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._proxies: dict[str, TcpProxy] = {}
+        self._lock = threading.Lock()
+
+    def port(self, kind: str) -> int:
+        with self._lock:
+            if kind not in self._proxies:
+                self._proxies[kind] = TcpProxy(*self._target)
+            return self._proxies[kind].port
+
+    def _chosen(self, kind: str | None) -> list[TcpProxy]:
+        with self._lock:
+            return [p for k, p in self._proxies.items() if kind in (None, k)]
+
+    def cut(self, kind: str | None = None) -> None:
+        for proxy in self._chosen(kind):
+            proxy.cut()
+
+    def restore(self, kind: str | None = None) -> None:
+        for proxy in self._chosen(kind):
+            proxy.restore()
+
+    def close(self) -> None:
+        for proxy in self._chosen(None):
+            proxy.close()

@@ -27,14 +27,18 @@ from common.bus import topology
 from common.bus.topology import EVENTS_EXCHANGE
 from common.bus.wire import envelope_message
 from common.contracts import Envelope
-from tests.support import broker, databases, sqlite
+from tests.support import broker as broker_mod
+from tests.support import databases, sqlite
+from tests.support.broker import Broker
 from tests.support.metrics import Sample, scrape
 from tests.support.polling import wait_for
 from tests.support.processes import Process, free_port, manage, procfile, wait_http, wait_log
-from tests.support.proxy import TcpProxy
+from tests.support.proxy import Proxies
+from tests.support.supervised import Supervisor
 
 SERVICES = ("users", "orders", "notifications")
 KINDS = ("api", "worker", "relay")
+MAIL_SEPARATOR = "\n" + "-" * 79 + "\n"  # how Django's file backend ends each message
 
 
 # Many sign-ups and logins from one address in a few seconds: throttles that let a crowd through.
@@ -76,9 +80,13 @@ class Suite:
     least_privilege: bool = False
     broker_users: dict[str, tuple[str, str]] = field(default_factory=dict)
     # the suite's processes reach the broker through a TCP proxy the test owns (to cut their link)
-    broker_proxy: TcpProxy | None = None
+    broker_proxy: Proxies | None = None
     proxied: bool = False
     database: str = field(default_factory=backend)
+    broker: Broker = field(default_factory=lambda: broker_mod.SYSTEM)  # or a node of the test's own
+    # the processes run under supervisord as `make run` runs them (restarted when they die)
+    supervised: bool = False
+    supervisor: Supervisor | None = None
 
     @property
     def sqlite(self) -> bool:
@@ -94,10 +102,10 @@ class Suite:
     def setup(self) -> None:
         run_prefix = os.environ.get("TEST_RUN_PREFIX", "suite_e2e_")
         self.db_prefix = f"{run_prefix}{uuid.uuid4().hex[:6]}_"
-        self.vhost = broker.create_vhost("e2e")
+        self.vhost = self.broker.create_vhost("e2e")
         self.env = dict(
             os.environ,
-            AMQP_URL=broker.amqp_url(self.vhost),
+            AMQP_URL=self.broker.amqp_url(self.vhost),
             EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
             EMAIL_FILE_PATH=str(self.mail_dir),
             SUITE_VAR_DIR=str(self.workdir / "var"),
@@ -107,13 +115,13 @@ class Suite:
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         if self.proxied:
             target = urlsplit(self.env["AMQP_URL"])
-            self.broker_proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
+            self.broker_proxy = Proxies(target.hostname or "127.0.0.1", target.port or 5672)
         if self.least_privilege:
             for name, grants in [
                 *((s, topology.permissions(s)) for s in SERVICES),
                 ("flower", topology.MONITOR_PERMISSIONS),
             ]:
-                self.broker_users[name] = broker.create_user(self.vhost, name, grants)
+                self.broker_users[name] = self.broker.create_user(self.vhost, name, grants)
         for service in SERVICES:
             if self.sqlite:  # no URL: each service's SQLite file under SUITE_VAR_DIR, as `make run`
                 self.env.pop(f"{service.upper()}_DATABASE_URL", None)
@@ -123,21 +131,27 @@ class Suite:
             manage(service, "migrate", "--noinput", "-v0", env=self.env_for(service))
             manage(service, "declare_topology", env=self.env_for(service))
 
-    def env_for(self, service: str) -> dict[str, str]:
+    def env_for(self, service: str, kind: str = "command") -> dict[str, str]:
         """The environment of one service's processes: its own broker user (if least privilege),
-        through the proxy (if proxied)."""
+        through the proxy of their kind (if proxied)."""
         user, password = self.broker_users.get(service, (None, None))
-        port = self.broker_proxy.port if self.broker_proxy else None
+        port = self.broker_proxy.port(kind) if self.broker_proxy else None
         if user is None and port is None:
             return self.env
-        return dict(self.env, AMQP_URL=broker.amqp_url(self.vhost, user=user, password=password, port=port))
+        return dict(
+            self.env, AMQP_URL=self.broker.amqp_url(self.vhost, user=user, password=password, port=port)
+        )
 
     def start(self) -> None:
         """Every process of the Procfile but Flower, as `make run` starts them; ready when each
         API answers, each worker is consuming and each relay is running."""
-        for service in SERVICES:
-            for kind in KINDS:
-                self.start_entry(f"{service}-{kind}")
+        names = [f"{service}-{kind}" for service in SERVICES for kind in KINDS]
+        if self.supervised:
+            self.supervisor = Supervisor(self.workdir / "supervisor", {n: self.entry_env(n) for n in names})
+            self.processes.update(self.supervisor.start())
+        else:
+            for name in names:
+                self.start_entry(name)
         for service in SERVICES:
             self.wait_ready(service)
 
@@ -149,29 +163,37 @@ class Suite:
         if "relay" in kinds:
             wait_log(self.processes[f"{service}-relay"], "started")
 
-    def start_entry(self, name: str, entry: str | None = None, **extra_env: str) -> Process:
-        """Start (or restart) the Procfile entry `entry` (default: `name`) as process `name`, with
-        this suite's ports and environment. A second worker of a service gets its own node name."""
+    def entry_env(self, name: str, entry: str | None = None) -> dict[str, str]:
+        """The environment of process `name`, run from the Procfile's `entry` (default: `name`):
+        this suite's broker, databases and ports."""
         entry = entry or name
         service = entry.split("-")[0]
         for api in SERVICES:
             self.ports.setdefault(api, free_port())
         ports = {f"{api.upper()}_PORT": str(self.ports[api]) for api in SERVICES}
-        env = dict(self.env_for(service) if service in SERVICES else self.env, **ports)
-        command = procfile()[entry]
+        kind = entry.split("-")[-1]
+        env = dict(self.env_for(service, kind) if service in SERVICES else self.env, **ports)
         if entry.endswith(("-worker", "-relay")):
             self.http_ports[name] = self.http_ports.get(name) or free_port()
             variable = "WORKER_HTTP_PORT" if entry.endswith("-worker") else "RELAY_HTTP_PORT"
             env[variable] = str(self.http_ports[name])
-        if entry.endswith("-worker") and name != entry:
-            node = f"-n {service}@%h"
-            assert node in command, f"the Procfile's {entry} no longer names its node with {node!r}"
-            command = command.replace(node, f"-n {name}@%h")
         if entry == "flower":
             self.ports.setdefault("flower", free_port())
             env["FLOWER_PORT"] = str(self.ports["flower"])
+        return env
+
+    def start_entry(self, name: str, entry: str | None = None, **extra_env: str) -> Process:
+        """Start (or restart) the Procfile entry `entry` (default: `name`) as process `name`, with
+        this suite's ports and environment. A second worker of a service gets its own node name."""
+        entry = entry or name
+        command = procfile()[entry]
+        if entry.endswith("-worker") and name != entry:
+            node = f"-n {entry.split('-')[0]}@%h"
+            assert node in command, f"the Procfile's {entry} no longer names its node with {node!r}"
+            command = command.replace(node, f"-n {name}@%h")
+        env = dict(self.entry_env(name, entry), **extra_env)
         # `exec`: the process we hold is the entry's own, not a shell around it
-        return self._start(name, ["/bin/sh", "-c", f"exec {command}"], dict(env, **extra_env))
+        return self._start(name, ["/bin/sh", "-c", f"exec {command}"], env)
 
     def start_api(self, service: str) -> Process:
         return self.start_entry(f"{service}-api")
@@ -213,6 +235,8 @@ class Suite:
         return process
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
         for process in self.processes.values():
             process.stop()
 
@@ -221,9 +245,9 @@ class Suite:
         if self.broker_proxy is not None:
             self.broker_proxy.close()
         if self.vhost:
-            broker.delete_vhost(self.vhost)
+            self.broker.delete_vhost(self.vhost)
         for user, _ in self.broker_users.values():
-            broker.delete_user(user)
+            self.broker.delete_user(user)
         if self.db_prefix:
             databases.drop_databases(self.db_prefix)
 
@@ -235,7 +259,7 @@ class Suite:
         env: dict[str, str] = {}
         if "flower" in self.broker_users:
             user, password = self.broker_users["flower"]
-            env["AMQP_URL"] = broker.amqp_url(self.vhost, user=user, password=password)
+            env["AMQP_URL"] = self.broker.amqp_url(self.vhost, user=user, password=password)
         if basic_auth:
             env["FLOWER_BASIC_AUTH"] = basic_auth
         return self.start_entry("flower", **env)
@@ -288,9 +312,16 @@ class Suite:
 
     # --- HTTP -----------------------------------------------------------------------------------
     def call(
-        self, method: str, service: str, path: str, body: Any = None, token: str | None = None
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
     ) -> tuple[int, Any]:
-        return self.call_with_headers(method, service, path, body, token=token)
+        return self.call_with_headers(method, service, path, body, token=token, timeout=timeout)
 
     def call_with_headers(
         self,
@@ -301,6 +332,7 @@ class Suite:
         *,
         token: str | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
     ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url(service, path), data=data, method=method)
@@ -312,7 +344,7 @@ class Suite:
         for name, header in (headers or {}).items():
             request.add_header(name, header)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
@@ -355,6 +387,13 @@ class Suite:
         return wait_for(place, timeout=timeout, what=what)
 
     def mails(self) -> list[str]:
+        """Every message sent, one string each (Django's file backend writes one file per
+        connection, and the notifications relay sends several messages through one)."""
         if not self.mail_dir.exists():
             return []
-        return [p.read_text(errors="replace") for p in sorted(self.mail_dir.iterdir())]
+        return [
+            chunk
+            for path in sorted(self.mail_dir.iterdir())
+            for chunk in path.read_text(errors="replace").split(MAIL_SEPARATOR)
+            if chunk.strip()
+        ]

@@ -27,6 +27,17 @@ def _own_connection(service: str) -> psycopg.Connection:
 
 
 def _record_attempt(service: str, key: str) -> tuple[int, bool]:
+    """In a connection of its own (it stays when the handler's transaction rolls back); on SQLite,
+    whose one write lock the handler's batch holds, in that transaction."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO probe_attempt (service, key) VALUES (%s, %s)", [service, key])
+            cursor.execute(
+                "SELECT count(*) FROM probe_attempt WHERE service = %s AND key = %s", [service, key]
+            )
+            (count,) = cursor.fetchone()
+            cursor.execute("SELECT 1 FROM probe_fixed WHERE key = %s", [key])
+            return int(count), cursor.fetchone() is not None
     with _own_connection(service) as conn:
         conn.execute("INSERT INTO probe_attempt (service, key) VALUES (%s, %s)", (service, key))
         row = conn.execute(

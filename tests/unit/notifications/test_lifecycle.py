@@ -20,10 +20,9 @@ from common.contracts import (
     UserUpdated,
 )
 from common.replicas import EarlierVersionMissing
-from notifications_svc.notifications import handlers
+from notifications_svc.notifications import handlers, services
 from notifications_svc.notifications.models import Contact, Notification
 
-# handlers run in autocommit, as outside a batch: what they record is mailed as soon as it commits
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -37,6 +36,7 @@ def deliver(event: Contract, aggregate: uuid.UUID, version: int = 1) -> None:
         OrderCancelled: handlers.on_order_cancelled,
     }[type(event)]
     handler(event, envelope)  # type: ignore[operator]
+    services.deliver_pending()  # what the relay's housekeeping does after the commit
 
 
 def user_created(user: uuid.UUID, email: str = "ada@example.com") -> None:

@@ -1,6 +1,7 @@
-"""Mail leaves only after the handler's transaction commits: a batch that rolls back (one event in
-it fails) sends nothing, and its events, run again one by one, mail once each. What a crash after
-the commit left unsent is mailed by the housekeeping sweep, once."""
+"""Mail leaves only after the handler's transaction commits, sent by the relay's housekeeping: a
+batch that rolls back (one event in it fails) records nothing, and its events, run again one by one,
+are mailed once each; a notification another sender holds is left to it; a sender that died leaves
+it to the next sweep once its hold has run out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.core import mail
 from django.utils import timezone
 
 from common.bus.consumer import Parsed, dispatch, dispatch_batch, parse
-from common.contracts import Contract, Envelope, OrderLine, OrderPlaced, UserCreated
+from common.contracts import Contract, Envelope, OrderLine, OrderPlaced, UserCreated, UserDeleted
 from notifications_svc.notifications import services
 from notifications_svc.notifications.handlers import registry
 from notifications_svc.notifications.models import Notification
@@ -22,8 +23,8 @@ from notifications_svc.notifications.services import ContactNotKnownYet
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def parsed(event: Contract, aggregate: str) -> Parsed:
-    envelope = Envelope.wrap(event, producer="t", aggregate_id=aggregate, aggregate_version=1)
+def parsed(event: Contract, aggregate: str, version: int = 1) -> Parsed:
+    envelope = Envelope.wrap(event, producer="t", aggregate_id=aggregate, aggregate_version=version)
     return parse(registry, (envelope.to_json_dict(),), {}, task_name=envelope.type)
 
 
@@ -48,27 +49,29 @@ def test_a_failed_batch_mails_nothing_and_its_rerun_mails_each_welcome_once() ->
     # when the batch fails (rolled back), then its events run one by one, as the worker does
     with pytest.raises(ContactNotKnownYet):
         dispatch_batch(batch, service="notifications")
-    assert mail.outbox == [] and not Notification.objects.exists()
+    assert services.deliver_pending() == 0 and not Notification.objects.exists()
     for item in batch:
         try:
             dispatch(*item, service="notifications")
         except ContactNotKnownYet:
             pass  # retried later
+    assert mail.outbox == []  # nothing before the sweep after the commits
+    assert services.deliver_pending() == 3
+    assert services.deliver_pending() == 0
 
     # then each welcome was mailed once
     assert sorted(m.to[0] for m in mail.outbox) == ["u1@example.com", "u2@example.com", "u3@example.com"]
     assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
 
 
-def test_what_a_crash_left_unsent_is_mailed_once_by_the_sweep() -> None:
-    # given a notification committed but never mailed (its process died before the mail left)
+def test_what_a_dead_sender_held_is_mailed_once_its_hold_runs_out() -> None:
+    # given a notification whose sender died holding it (mid-way through mailing it)
     dispatch(*sign_up(1), service="notifications")
-    mail.outbox.clear()
-    Notification.objects.update(status="pending", sent_at=None)
-    assert services.deliver_pending() == 0  # the committing process's own attempt comes first
+    Notification.objects.update(sending_until=timezone.now() + timedelta(seconds=30))
+    assert services.deliver_pending() == 0
 
-    # when the sweep finds it older than a sender's hold
-    Notification.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    # when its hold has run out
+    Notification.objects.update(sending_until=timezone.now() - timedelta(seconds=1))
 
     # then it is mailed, once, however often the sweep runs
     assert services.deliver_pending() == 1
@@ -79,9 +82,21 @@ def test_what_a_crash_left_unsent_is_mailed_once_by_the_sweep() -> None:
 
 def test_a_notification_another_sender_holds_is_left_to_it() -> None:
     dispatch(*sign_up(1), service="notifications")
-    mail.outbox.clear()
     notification = Notification.objects.get()
-    Notification.objects.update(status="pending", sending_until=timezone.now() + timedelta(minutes=1))
+    Notification.objects.update(sending_until=timezone.now() + timedelta(minutes=1))
 
     assert services.deliver(notification.id) is False
     assert mail.outbox == []
+
+
+def test_a_notification_recorded_before_its_user_was_deleted_is_never_mailed() -> None:
+    # given a welcome recorded, and then the user deleted before the sweep mailed it
+    user = sign_up(1)
+    dispatch(*user, service="notifications")
+    deletion = UserDeleted(user_id=user[2].user_id)  # type: ignore[attr-defined]
+    dispatch(*parsed(deletion, str(deletion.user_id), version=2), service="notifications")
+
+    # then the sweep withholds it
+    assert services.deliver_pending() == 0
+    assert mail.outbox == []
+    assert Notification.objects.get().status == "withheld"

@@ -10,12 +10,12 @@ from django.core import mail
 from rest_framework.test import APIClient
 
 from common.contracts import Envelope, OrderLine, OrderPlaced, UserCreated
+from notifications_svc.notifications import services
 from notifications_svc.notifications.handlers import on_order_placed, on_user_created
 from notifications_svc.notifications.models import Contact, Notification
 from notifications_svc.notifications.services import ContactNotKnownYet
 from tests.support.tokens import access_token
 
-# handlers run in autocommit, as outside a batch: what they record is mailed as soon as it commits
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -41,6 +41,7 @@ def test_user_created_stores_the_contact_and_sends_a_welcome() -> None:
     event, envelope = created()
 
     on_user_created(event, envelope)
+    services.deliver_pending()
 
     contact = Contact.objects.get()
     assert (contact.user_id, contact.email, contact.version) == (event.user_id, "ada@example.com", 1)
@@ -58,7 +59,9 @@ def test_user_created_stores_the_contact_and_sends_a_welcome() -> None:
 def test_a_redelivered_event_notifies_once() -> None:
     event, envelope = created()
     on_user_created(event, envelope)
+    services.deliver_pending()
     on_user_created(event, envelope)
+    services.deliver_pending()
     assert Notification.objects.count() == 1
     assert len(mail.outbox) == 1
 
@@ -69,6 +72,7 @@ def test_order_placed_confirms_to_the_contact() -> None:
     order, order_envelope = placed(user.user_id)
 
     on_order_placed(order, order_envelope)
+    services.deliver_pending()
 
     confirmation = Notification.objects.get(kind="order_placed")
     assert confirmation.recipient == "ada@example.com"

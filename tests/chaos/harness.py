@@ -1,0 +1,171 @@
+"""The fault matrix: the suite's real processes in the shipped configuration, under supervisord as
+`make run` runs them (a process that dies is restarted), driven by customers over HTTP while one
+fault at a time is injected; then the history checker reads every service's state and the mail.
+
+Suites are shared by the faults that need the same things (the machine's broker behind per-kind
+proxies, or a RabbitMQ node of the harness's own for broker faults), one per database; each fault
+has a history of its own, and the checker looks at that history's customers only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.chaos.clients import Load
+from tests.support.checker import History, Report, converge
+from tests.support.polling import wait_for
+from tests.support.rabbit_node import RabbitNode
+from tests.support.suite import CROWD_THROTTLES, SERVICES, Suite, running
+
+Progress = Callable[[str], None]
+
+
+def hold(seconds: float) -> None:
+    """A fault's duration (the broker stays down this long): not a wait for an effect."""
+    threading.Event().wait(seconds)
+
+
+@dataclass
+class Run:
+    """What a fault acts on while customers keep coming."""
+
+    suite: Suite
+    load: Load
+    history: History
+    quick: bool
+    node: RabbitNode | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def rounds(self, full: int, quick: int = 1) -> int:
+        return quick if self.quick else full
+
+    def progressed(self, operations: int, what: str = "customers to get going") -> None:
+        """Wait until customers have had `operations` more acknowledged operations."""
+        target = self.history.operations + operations
+        wait_for(lambda: self.history.operations >= target, timeout=180, what=what)
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    promise: str  # what a clean row proves
+    inject: Callable[[Run], None]
+    sqlite: bool = False  # runs on SQLite too
+    broker: str = "system"  # "system": the machine's broker behind proxies; "node": a node of our own
+    postgresql: bool = True
+
+
+@dataclass(frozen=True)
+class Result:
+    fault: str
+    database: str
+    events: int
+    report: Report
+    notes: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.report.counts()
+
+    def line(self) -> str:
+        c = self.counts
+        return (
+            f"| {self.fault} | {self.database} | {self.events} | {self.report.applied} | {c['lost']} "
+            f"| {c['duplicated']} | {c['unexpected']} | {c['out of order']} "
+            f"| {self.report.seconds_to_converge:.1f} |"
+        )
+
+
+TABLE_HEAD = (
+    "| fault | database | events | effects | lost | duplicated | unexpected | out of order "
+    "| converged (s) |\n|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def events_committed(suite: Suite) -> int:
+    return sum(int(suite.sql(s, "SELECT count(*) FROM bus_outboxmessage")[0][0]) for s in SERVICES)
+
+
+class Matrix:
+    """Runs faults on shared suites; `close()` tears them down."""
+
+    def __init__(self, workdir: Path, *, quick: bool, progress: Progress = print, clients: int = 6) -> None:
+        self.workdir, self.quick, self.progress, self.clients = workdir, quick, progress, clients
+        self._stack = ExitStack()
+        self._suites: dict[tuple[str, str], tuple[Suite, RabbitNode | None]] = {}
+
+    def _suite(self, database: str, broker: str) -> tuple[Suite, RabbitNode | None]:
+        key = (database, broker)
+        if key not in self._suites:
+            where = "a broker node of its own" if broker == "node" else "the machine's broker"
+            self.progress(f"starting a suite on {database} ({where})")
+            node = None
+            options: dict[str, object] = {}
+            if broker == "node":
+                node = RabbitNode().start()
+                self._stack.callback(node.stop)
+                options["broker"] = node.broker
+            workdir = self.workdir / f"{database}-{broker}"
+            workdir.mkdir(parents=True, exist_ok=True)
+            suite = self._stack.enter_context(
+                running(
+                    workdir,
+                    settings=dict(CROWD_THROTTLES),
+                    proxied=True,
+                    supervised=True,
+                    database=database,
+                    **options,  # type: ignore[arg-type]
+                )
+            )
+            self._suites[key] = (suite, node)
+        return self._suites[key]
+
+    def run(self, fault: Fault, database: str) -> Result:
+        suite, node = self._suite(database, fault.broker)
+        history = History()
+        before = events_committed(suite)
+        load = Load(suite, history, clients=self.clients, seed=hash((fault.name, database)) % 1000).start()
+        run = Run(suite, load, history, self.quick, node)
+        stop_progress = threading.Event()
+        threading.Thread(
+            target=self._report_progress, args=(fault, database, run, stop_progress), daemon=True
+        ).start()
+        try:
+            run.progressed(4)
+            fault.inject(run)
+            run.progressed(
+                self.clients * (2 if self.quick else 12), what="customers to carry on after the fault"
+            )
+        finally:
+            load.stop()
+            stop_progress.set()
+        healed = time.monotonic()
+        report = converge(suite, history, timeout=300, since=healed)
+        result = Result(fault.name, database, events_committed(suite) - before, report, tuple(run.notes))
+        self.progress(f"  {result.line()}")
+        if not report.clean():
+            self.progress(str(report))
+        return result
+
+    def _report_progress(self, fault: Fault, database: str, run: Run, stop: threading.Event) -> None:
+        while not stop.wait(10):
+            self.progress(
+                f"  … {fault.name} on {database}: {run.history.operations} operations acknowledged so far"
+            )
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@contextmanager
+def matrix(workdir: Path, *, quick: bool, progress: Progress = print) -> Iterator[Matrix]:
+    runner = Matrix(workdir, quick=quick, progress=progress)
+    try:
+        yield runner
+    finally:
+        runner.close()
