@@ -18,10 +18,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from common.auth.keygen import ensure_pair
 from common.bus.broker import redacted, unreachable_reason
@@ -112,10 +114,12 @@ def run_static(base_env: dict[str, str]) -> int:
     return failed
 
 
-def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[str]) -> int:
+def run_group(
+    group: Group, base_env: dict[str, str], prefix: str, extra: list[str], out: TextIO = sys.stdout
+) -> int:
     missing = [p for p in group.paths if not (ROOT / p).exists()]
     if missing:
-        print(f"\n=== {group.name}: missing {', '.join(missing)}", flush=True)
+        print(f"\n=== {group.name}: missing {', '.join(missing)}", file=out, flush=True)
         return NOTHING_COLLECTED
     vhost = broker.create_vhost(f"test-{group.name}")
     env = dict(
@@ -137,12 +141,42 @@ def run_group(group: Group, base_env: dict[str, str], prefix: str, extra: list[s
     print(
         f"\n=== {group.name}: {' '.join(paths or chosen)} | settings {group.settings or '-'} | "
         f"RabbitMQ vhost {vhost} | PostgreSQL {databases.server_url()}",
+        file=out,
         flush=True,
     )
     try:
-        return subprocess.call(cmd, cwd=ROOT, env=env)
+        return subprocess.call(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     finally:
         broker.delete_vhost(vhost)
+
+
+# The sqlite group runs beside the light groups (unit and integration tests of one service each):
+# its own vhost and SQLite files, mostly waiting on its processes; its output follows theirs.
+ALONGSIDE, ALONGSIDE_UNTIL = "sqlite", "notifications"
+
+
+class Beside:
+    def __init__(self, group: Group, thread: threading.Thread, log: Path, outcome: list[int]) -> None:
+        self.group, self.thread, self.log, self.outcome = group, thread, log, outcome
+        self.started = time.monotonic()
+
+    def finish(self) -> tuple[str, int, float]:
+        self.thread.join()
+        print(self.log.read_text(errors="replace"), end="", flush=True)
+        return self.group.name, self.outcome[0] if self.outcome else 1, time.monotonic() - self.started
+
+
+def _start_beside(group: Group, base_env: dict[str, str], prefix: str, extra: list[str], tmp: Path) -> Beside:
+    log = tmp / f"{group.name}.log"
+    outcome: list[int] = []
+
+    def run() -> None:
+        with log.open("w") as out:
+            outcome.append(run_group(group, base_env, prefix, extra, out))
+
+    thread = threading.Thread(target=run, name=f"group-{group.name}")
+    thread.start()
+    return Beside(group, thread, log, outcome)
 
 
 def test_environment(tmp: Path) -> dict[str, str]:
@@ -183,15 +217,27 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f"suite-test-{run_id}-"))
     base_env = test_environment(tmp)
     results: list[tuple[str, int, float]] = []
+    background: Beside | None = None
     try:
         if not args.groups or "static" in args.groups:
             started = time.monotonic()
             results.append(("static", run_static(base_env), time.monotonic() - started))
+        beside = next((g for g in chosen if g.name == ALONGSIDE), None) if len(chosen) > 1 else None
+        background = _start_beside(beside, base_env, prefix, extra, tmp) if beside else None
         for group in chosen:
+            if group is beside:
+                continue
             started = time.monotonic()
             code = run_group(group, base_env, prefix, extra)
             results.append((group.name, code, time.monotonic() - started))
+            if background and group.name == ALONGSIDE_UNTIL:
+                results.append(background.finish())
+                background = None
+        if background:
+            results.append(background.finish())
     finally:
+        if background:
+            background.thread.join()
         shutil.rmtree(tmp, ignore_errors=True)
         dropped = databases.drop_databases(prefix) + databases.drop_databases(f"test_{prefix}")
         if dropped:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import random
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
-# The database going away or a lock timeout: worth another attempt, for every handler.
-DEFAULT_TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+# Worth another attempt, for every handler: the database going away or a lock timeout, and a soft
+# time limit (a lock wait, a slow dependency, or a limit billiard delivered late: its timer runs on
+# while a reconnecting worker has not yet read a finished job's result).
+DEFAULT_TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, SoftTimeLimitExceeded)
 
 
 class RetryLater(Exception):

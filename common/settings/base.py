@@ -223,7 +223,7 @@ def jwt_settings(*, issuer: bool) -> dict[str, Any]:
 
 
 # --- Databases ----------------------------------------------------------------------------------
-SQLITE_BUSY_TIMEOUT = 20  # seconds a write waits for SQLite's one write lock before it fails
+SQLITE_BUSY_TIMEOUT = 60  # seconds a write waits for SQLite's one write lock before it fails
 
 
 def databases(service: str) -> dict[str, dict[str, Any]]:

@@ -32,7 +32,7 @@ def _process(run: Run, name: str) -> SupervisedProcess:
 def _back(run: Run, name: str, before: int) -> None:
     """Wait until supervisord has restarted `name` and it serves again."""
     process = _process(run, name)
-    wait_for(lambda: process.alive() and process.pid != before, timeout=90, what=f"{name} restarted")
+    wait_for(lambda: process.replaced(before), timeout=90, what=f"{name} restarted")
     service, kind = name.split("-")
     run.suite.wait_ready(service, (kind,))
 
@@ -128,6 +128,25 @@ def pools_then_broker_restart(run: Run) -> None:
         run.node.stop_app()
         hold(6)
         run.node.start_app()
+
+
+def cluster_leader_sigkill(run: Run) -> None:
+    """The node leading the consumers' quorum queues SIGKILLed; clients reach the others through
+    the suite's proxies (a load balancer's part); the node cold-starts and rejoins."""
+    assert run.cluster is not None
+    vhost = run.suite.vhost
+    for _ in range(run.rounds(2)):
+        run.progressed(4)
+        leader = run.cluster.leader(vhost, "notifications.events")
+        run.notes.append(f"killed {leader.name}, leader of notifications.events")
+        leader.kill()
+        hold(5)
+        leader.start()  # a cold start on its data: it rejoins the cluster
+        wait_for(
+            lambda: run.cluster is not None and run.cluster.online(vhost, "notifications.events") == 3,
+            timeout=120,
+            what="every replica online again",
+        )
 
 
 def memory_alarm(run: Run) -> None:
@@ -284,6 +303,12 @@ FAULTS: tuple[Fault, ...] = (
     link_cut("worker"),
     link_cut("relay"),
     Fault("PostgreSQL connections dropped 5 s", "G4 (transient, retried)", postgres_away),
+    Fault(
+        "cluster: a quorum queue's leader SIGKILLed",
+        "G1, G2 (another replica leads, nothing lost or doubled)",
+        cluster_leader_sigkill,
+        broker="cluster",
+    ),
     Fault("RabbitMQ memory alarm", "G1 (publishers blocked, nothing lost)", memory_alarm, broker="node"),
     Fault("garbage among the events", "G3 (parked, nothing else blocked)", poison),
     Fault("dead letters of applied events replayed", "G2 (replays change nothing)", replay_applied),

@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.chaos.clients import Load
 from tests.support.checker import History, Report, converge
 from tests.support.polling import wait_for
-from tests.support.rabbit_node import RabbitNode
+from tests.support.rabbit_node import RabbitCluster, RabbitNode
 from tests.support.suite import CROWD_THROTTLES, SERVICES, Suite, running
 
 Progress = Callable[[str], None]
@@ -39,6 +39,7 @@ class Run:
     history: History
     quick: bool
     node: RabbitNode | None = None
+    cluster: RabbitCluster | None = None
     notes: list[str] = field(default_factory=list)
 
     def rounds(self, full: int, quick: int = 1) -> int:
@@ -56,7 +57,8 @@ class Fault:
     promise: str  # what a clean row proves
     inject: Callable[[Run], None]
     sqlite: bool = False  # runs on SQLite too
-    broker: str = "system"  # "system": the machine's broker behind proxies; "node": a node of our own
+    # "system": the machine's broker behind proxies; "node": a node of our own; "cluster": three
+    broker: str = "system"
     postgresql: bool = True
 
 
@@ -97,19 +99,22 @@ class Matrix:
     def __init__(self, workdir: Path, *, quick: bool, progress: Progress = print, clients: int = 6) -> None:
         self.workdir, self.quick, self.progress, self.clients = workdir, quick, progress, clients
         self._stack = ExitStack()
-        self._suites: dict[tuple[str, str], tuple[Suite, RabbitNode | None]] = {}
+        self._suites: dict[tuple[str, str], tuple[Suite, RabbitNode | RabbitCluster | None]] = {}
 
-    def _suite(self, database: str, broker: str) -> tuple[Suite, RabbitNode | None]:
+    def _suite(self, database: str, broker: str) -> tuple[Suite, RabbitNode | RabbitCluster | None]:
         key = (database, broker)
         if key not in self._suites:
-            where = "a broker node of its own" if broker == "node" else "the machine's broker"
+            where = {
+                "node": "a broker node of its own",
+                "cluster": "a three-node cluster of its own",
+            }.get(broker, "the machine's broker")
             self.progress(f"starting a suite on {database} ({where})")
-            node = None
+            own: RabbitNode | RabbitCluster | None = None
             options: dict[str, object] = {}
-            if broker == "node":
-                node = RabbitNode().start()
-                self._stack.callback(node.stop)
-                options["broker"] = node.broker
+            if broker in ("node", "cluster"):
+                own = RabbitNode().start() if broker == "node" else RabbitCluster().start()
+                self._stack.callback(own.stop)
+                options["broker"] = own.broker
             workdir = self.workdir / f"{database}-{broker}"
             workdir.mkdir(parents=True, exist_ok=True)
             suite = self._stack.enter_context(
@@ -122,15 +127,17 @@ class Matrix:
                     **options,  # type: ignore[arg-type]
                 )
             )
-            self._suites[key] = (suite, node)
+            self._suites[key] = (suite, own)
         return self._suites[key]
 
     def run(self, fault: Fault, database: str) -> Result:
-        suite, node = self._suite(database, fault.broker)
+        suite, own = self._suite(database, fault.broker)
         history = History()
         before = events_committed(suite)
         load = Load(suite, history, clients=self.clients, seed=hash((fault.name, database)) % 1000).start()
-        run = Run(suite, load, history, self.quick, node)
+        node = own if isinstance(own, RabbitNode) else None
+        cluster = own if isinstance(own, RabbitCluster) else None
+        run = Run(suite, load, history, self.quick, node, cluster)
         stop_progress = threading.Event()
         threading.Thread(
             target=self._report_progress, args=(fault, database, run, stop_progress), daemon=True
@@ -139,7 +146,7 @@ class Matrix:
             run.progressed(4)
             fault.inject(run)
             run.progressed(
-                self.clients * (2 if self.quick else 12), what="customers to carry on after the fault"
+                self.clients * (2 if self.quick else 30), what="customers to carry on after the fault"
             )
         finally:
             load.stop()

@@ -40,7 +40,7 @@ def test_a_killed_process_is_restarted_and_said_so_while_the_others_serve(superv
         process.kill(signal.SIGKILL)
 
         # then supervisord restarts it and its log says so
-        wait_for(lambda p=process, b=before: p.alive() and p.pid != b, timeout=60, what=f"{name} restarted")  # type: ignore[misc]
+        wait_for(lambda p=process, b=before: p.replaced(b), timeout=60, what=f"{name} restarted")  # type: ignore[misc]
         wait_for(lambda c=children: all(map(gone, c)), timeout=60, what=f"the orphans of {name} to exit")  # type: ignore[misc]
         assert process.restarts() == 1
         assert f"exited: {name} (terminated by SIGKILL; not expected)" in process.supervisor.log()

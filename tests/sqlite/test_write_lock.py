@@ -52,8 +52,8 @@ def test_a_slow_batch_lets_the_api_write_before_its_busy_timeout(tmp_path: Path)
         _, _, token = suite.sign_up("lock")
         suite.place_order(token, what="an order before the slow event")
 
-        # when a handler writes, then takes a minute before its transaction commits
-        poked = Poked(key=uuid.uuid4().hex, behaviour="slow", target="orders", seconds=60)
+        # when a handler writes, then takes two minutes before its transaction commits
+        poked = Poked(key=uuid.uuid4().hex, behaviour="slow", target="orders", seconds=120)
         suite.publish_event(
             Envelope.wrap(poked, producer="test", aggregate_id=poked.key, aggregate_version=1)
         )
@@ -67,6 +67,6 @@ def test_a_slow_batch_lets_the_api_write_before_its_busy_timeout(tmp_path: Path)
             "/api/orders/",
             {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]},
             token=token,
-            timeout=40,
+            timeout=50,
         )
         assert status == 201, (status, body)

@@ -27,6 +27,7 @@ OWN_NODE_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 class Broker:
     root: str  # amqp URL of its default vhost, as its administrator
     node: str | None = None  # rabbitmqctl's -n (None: the machine's node)
+    members: tuple[int, ...] = ()  # a cluster's AMQP ports (a suite's proxies reach any of them)
 
     def ctl(self, *args: str, timeout: float = 60.0) -> str:
         if self.node:  # a node of ours runs as this user, with this user's Erlang cookie: so does its CLI

@@ -9,8 +9,11 @@ from contextlib import suppress
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
+    """To one target, or to the first of several that answers (a load balancer in front of a
+    cluster, as a Kubernetes Service is: a client whose node died reconnects to another)."""
+
+    def __init__(self, target_host: str, *target_ports: int) -> None:
+        self.targets = [(target_host, port) for port in target_ports]
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._open: set[socket.socket] = set()
@@ -43,10 +46,8 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-                upstream.settimeout(None)
-            except OSError:
+            upstream = self._connect()
+            if upstream is None:
                 self._kill(client)
                 continue
             with self._lock:  # checked once connected: a cut meanwhile must not let this one through
@@ -57,6 +58,16 @@ class TcpProxy:
                 self._open.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _connect(self) -> socket.socket | None:
+        for target in self.targets:
+            try:
+                upstream = socket.create_connection(target, timeout=5)
+            except OSError:
+                continue
+            upstream.settimeout(None)
+            return upstream
+        return None
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -83,15 +94,15 @@ class Proxies:
     """One proxy per kind of process (api, worker, relay, command), to cut the link of one kind or
     of all."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
+    def __init__(self, target_host: str, *target_ports: int) -> None:
+        self._host, self._ports = target_host, target_ports
         self._proxies: dict[str, TcpProxy] = {}
         self._lock = threading.Lock()
 
     def port(self, kind: str) -> int:
         with self._lock:
             if kind not in self._proxies:
-                self._proxies[kind] = TcpProxy(*self._target)
+                self._proxies[kind] = TcpProxy(self._host, *self._ports)
             return self._proxies[kind].port
 
     def _chosen(self, kind: str | None) -> list[TcpProxy]:

@@ -4,13 +4,14 @@ Nodes can be joined into a cluster (`join`). See ../shared/notes/faults-and-clus
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.support.broker import Broker
@@ -112,3 +113,46 @@ class RabbitNode:
                 self.process.wait(60)
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class RabbitCluster:
+    """Three nodes of the test's own in one cluster; quorum queues declared once all three run get
+    a replica on each."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.nodes = [RabbitNode() for _ in range(size)]
+
+    def start(self) -> RabbitCluster:
+        first, *others = self.nodes
+        first.start()
+        for node in others:
+            node.start()
+            node.join(first)
+        return self
+
+    @property
+    def broker(self) -> Broker:
+        """Administered through the first node; a suite's proxies reach whichever node answers."""
+        return replace(self.nodes[0].broker, members=tuple(n.port for n in self.nodes))
+
+    def live(self) -> RabbitNode:
+        return next(n for n in self.nodes if n.process is not None and n.process.poll() is None)
+
+    def leader(self, vhost: str, queue: str) -> RabbitNode:
+        """The node leading a quorum queue's replicas right now."""
+        listed = json.loads(
+            self.live().ctl("list_queues", "-p", vhost, "name", "leader", "--formatter", "json")
+        )
+        name = next(q["leader"] for q in listed if q["name"] == queue)
+        return next(n for n in self.nodes if n.name == name)
+
+    def online(self, vhost: str, queue: str) -> int:
+        """How many of the queue's replicas are online."""
+        listed = json.loads(
+            self.live().ctl("list_queues", "-p", vhost, "name", "online", "--formatter", "json")
+        )
+        return len(next(q["online"] for q in listed if q["name"] == queue))
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()

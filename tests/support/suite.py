@@ -115,7 +115,8 @@ class Suite:
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         if self.proxied:
             target = urlsplit(self.env["AMQP_URL"])
-            self.broker_proxy = Proxies(target.hostname or "127.0.0.1", target.port or 5672)
+            ports = self.broker.members or (target.port or 5672,)
+            self.broker_proxy = Proxies(target.hostname or "127.0.0.1", *ports)
         if self.least_privilege:
             for name, grants in [
                 *((s, topology.permissions(s)) for s in SERVICES),

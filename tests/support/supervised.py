@@ -4,9 +4,11 @@ test finds each one's current pid through supervisord's XML-RPC interface."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import xmlrpc.client
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,9 +38,13 @@ class Supervisor:
         conf = self.directory / "supervisord.conf"
         conf.write_text(config(self.directory, entries=entries, environment=self.environment, log_files=True))
         log = (self.directory / "supervisord.log").open("ab")
+        # supervisord's own environment reaches every program beneath what the configuration
+        # sets, and nothing there can remove a variable (a database URL on a SQLite suite, say):
+        # each program's whole environment is in the configuration, so supervisord gets only PATH
         self.popen = subprocess.Popen(
             [str(BIN / "supervisord"), "-n", "-c", str(conf)],
             cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -64,7 +70,12 @@ class Supervisor:
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
-        self.popen.terminate()  # supervisord stops every program (warm shutdowns), then itself
+        # every program asked to stop at once (supervisord alone stops them one after another),
+        # then supervisord waits for their warm shutdowns and exits
+        with contextlib.suppress(OSError, xmlrpc.client.Fault):
+            for name in self.environment:
+                self.rpc.stopProcess(name, False)
+        self.popen.terminate()
         try:
             self.popen.wait(60)
         except subprocess.TimeoutExpired:
@@ -93,6 +104,15 @@ class SupervisedProcess(Process):
             return self.supervisor.info(self.name)["statename"] in ("RUNNING", "STARTING")
         except OSError:
             return False
+
+    def replaced(self, before: int) -> bool:
+        """Whether another instance than pid `before` runs now (one look at supervisord's state:
+        between two, the program may have died again)."""
+        try:
+            info = self.supervisor.info(self.name)
+        except OSError:
+            return False
+        return info["statename"] in ("RUNNING", "STARTING") and int(info["pid"]) not in (0, before)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         os.kill(self.pid, sig)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 from django.utils import timezone
 from pytest_django import Settings
@@ -39,6 +40,8 @@ def handler(event: UserCreated, envelope: Envelope) -> None:
         raise OperationalError("server closed the connection unexpectedly")
     if event.first_name == "bug":
         raise KeyError("missing")
+    if event.first_name == "slow":
+        raise SoftTimeLimitExceeded()
 
 
 def args_for(first_name: str) -> tuple[dict[str, Any], ...]:
@@ -66,7 +69,7 @@ def test_an_event_is_handled_once_and_its_copy_is_a_duplicate() -> None:
     assert InboxMessage.objects.count() == 1
 
 
-@pytest.mark.parametrize("cause", ["transient", "database"])
+@pytest.mark.parametrize("cause", ["transient", "database", "slow"])
 def test_transient_failures_are_retried_later_and_leave_no_inbox_row(cause: str) -> None:
     with pytest.raises(RetryLater) as caught:
         run(args_for(cause), attempt=1)
