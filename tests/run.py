@@ -39,6 +39,7 @@ class Group:
     settings: str | None
     paths: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()  # what this group sets on top of the shipped defaults
+    ignore: tuple[str, ...] = ()  # paths under `paths` that another group runs
 
 
 ASYNCAPI_CHECKER = ROOT / "tests" / "support" / "asyncapi"
@@ -63,7 +64,8 @@ GROUPS = (
         ("tests/unit/notifications", "tests/integration/notifications"),
     ),
     Group("e2e", None, ("tests/e2e",)),
-    Group("reliability", None, ("tests/reliability",)),
+    Group("reliability", None, ("tests/reliability",), ignore=("tests/reliability/test_fault_matrix.py",)),
+    Group("matrix", None, ("tests/reliability/test_fault_matrix.py",)),
     # The embedded default of `make run`: the processes of the Procfile on SQLite files.
     Group(
         "sqlite",
@@ -133,7 +135,7 @@ def run_group(
     paths = [] if chosen else list(group.paths)
     for service in SERVICES:
         env.setdefault(f"{service.upper()}_DATABASE_URL", databases.database_url(f"{prefix}{service}"))
-    cmd = [sys.executable, "-m", "pytest", *paths, *extra]
+    cmd = [sys.executable, "-m", "pytest", *paths, *(f"--ignore={p}" for p in group.ignore), *extra]
     if group.settings:
         env["DJANGO_SETTINGS_MODULE"] = group.settings
     else:
@@ -150,9 +152,10 @@ def run_group(
         broker.delete_vhost(vhost)
 
 
-# The sqlite group runs beside the light groups (unit and integration tests of one service each):
-# its own vhost and SQLite files, mostly waiting on its processes; its output follows theirs.
-ALONGSIDE, ALONGSIDE_UNTIL = "sqlite", "notifications"
+# Groups that run beside others (own vhost, own databases or files, mostly waiting on their
+# processes), to keep `make test` within its budget: started with the first group named, their
+# output printed after the second. sqlite beside the one-service groups; the fault matrix beside e2e.
+BESIDE: dict[str, tuple[str, str]] = {"sqlite": ("common", "notifications"), "matrix": ("e2e", "e2e")}
 
 
 class Beside:
@@ -217,27 +220,35 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f"suite-test-{run_id}-"))
     base_env = test_environment(tmp)
     results: list[tuple[str, int, float]] = []
-    background: Beside | None = None
+    background: dict[str, Beside] = {}
     try:
         if not args.groups or "static" in args.groups:
             started = time.monotonic()
             results.append(("static", run_static(base_env), time.monotonic() - started))
-        beside = next((g for g in chosen if g.name == ALONGSIDE), None) if len(chosen) > 1 else None
-        background = _start_beside(beside, base_env, prefix, extra, tmp) if beside else None
+        names = {g.name: g for g in chosen}
+        beside = {n: spec for n, spec in BESIDE.items() if n in names and len(chosen) > 1}
         for group in chosen:
-            if group is beside:
+            if group.name in beside:
                 continue
+            for name, (start_with, _) in beside.items():
+                if start_with == group.name:
+                    background[name] = _start_beside(names[name], base_env, prefix, extra, tmp)
             started = time.monotonic()
             code = run_group(group, base_env, prefix, extra)
             results.append((group.name, code, time.monotonic() - started))
-            if background and group.name == ALONGSIDE_UNTIL:
-                results.append(background.finish())
-                background = None
-        if background:
-            results.append(background.finish())
+            for name, (_, finish_after) in beside.items():
+                if finish_after == group.name and name in background:
+                    results.append(background.pop(name).finish())
+        for name in beside:  # those whose companions were not chosen, or are still running
+            if name in background:
+                results.append(background.pop(name).finish())
+            elif not any(r[0] == name for r in results):
+                started = time.monotonic()
+                code = run_group(names[name], base_env, prefix, extra)
+                results.append((name, code, time.monotonic() - started))
     finally:
-        if background:
-            background.thread.join()
+        for left in background.values():
+            left.thread.join()
         shutil.rmtree(tmp, ignore_errors=True)
         dropped = databases.drop_databases(prefix) + databases.drop_databases(f"test_{prefix}")
         if dropped:

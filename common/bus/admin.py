@@ -16,6 +16,8 @@ from common.bus import outbox
 from common.bus.deadletters import DeadLetterQueue
 from common.bus.models import DeadLetter, InboxMessage, OutboxMessage
 
+DEAD_LETTERS_SHOWN = 500  # per page view: the page says how many the queue holds in all
+
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
@@ -81,14 +83,15 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
                 self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
             return HttpResponseRedirect(request.path)
         try:
-            letters, error = dlq.peek(limit=500), ""
+            (letters, total), error = dlq.page(limit=DEAD_LETTERS_SHOWN), ""
         except Exception as exc:  # noqa: BLE001 - show the broker problem on the page
-            letters, error = [], f"Cannot read {dlq.queue} from RabbitMQ: {exc}"
+            (letters, total), error = ([], 0), f"Cannot read {dlq.queue} from RabbitMQ: {exc}"
         context = {
             **self.admin_site.each_context(request),
             "title": f"Dead letters of {dlq.service} ({dlq.queue})",
             "opts": self.model._meta,
             "letters": letters,
+            "total": total,
             "error": error,
             "can_change": self.has_change_permission(request),
             **(extra_context or {}),

@@ -301,14 +301,21 @@ class DeadLetterQueue:
             finally:
                 reader.close()  # whatever was not acked goes back to the queue
 
+    def page(self, limit: int = 200) -> tuple[list[DeadLetter], int]:
+        """The first `limit` dead letters and how many the queue holds: those taken plus those
+        still ready, counted while ours are held, so "N of M" is exact at that moment."""
+        with self._taken(limit) as (conn, taken):
+            letters = [describe(RawMessage.of(m)) for m in taken]
+            _, ready, _ = raw_channel(conn).queue_declare(queue=self.queue, passive=True)
+            return letters, len(letters) + int(ready)
+
     def depth(self) -> int:
         with Connection(self.amqp_url) as conn:
             _, count, _ = raw_channel(conn).queue_declare(queue=self.queue, passive=True)
             return int(count)
 
     def peek(self, limit: int = 200) -> list[DeadLetter]:
-        with self._taken(limit) as (_, taken):
-            return [describe(RawMessage.of(m)) for m in taken]
+        return self.page(limit)[0]
 
     def find(self, ids: Iterable[str]) -> list[DeadLetter]:
         wanted = list(ids)

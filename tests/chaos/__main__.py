@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from tests.chaos.faults import FAULTS
-from tests.chaos.harness import TABLE_HEAD, Result, matrix
+from tests.chaos.harness import TABLE_HEAD, Result, in_suite_order, matrix
 from tests.run import preflight, test_environment
 from tests.support import databases
 
@@ -57,7 +57,9 @@ def main() -> int:
     parser.add_argument("--databases", default="postgresql,sqlite", help="postgresql, sqlite or both")
     parser.add_argument("--write-docs", action="store_true", help="write the table to docs/reliability.md")
     args = parser.parse_args()
-    chosen = [f for f in FAULTS if not args.only or any(w.lower() in f.name.lower() for w in args.only)]
+    chosen = in_suite_order(
+        f for f in FAULTS if not args.only or any(w.lower() in f.name.lower() for w in args.only)
+    )
     wanted = [d.strip() for d in args.databases.split(",") if d.strip()]
     unknown = set(wanted) - {"postgresql", "sqlite"}
     if unknown or not chosen:

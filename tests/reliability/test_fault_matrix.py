@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.faults import FAULTS
-from tests.chaos.harness import Fault, Matrix, matrix
+from tests.chaos.harness import Fault, Matrix, in_suite_order, matrix
 from tests.support.suite import backend
 
 pytestmark = pytest.mark.slow
 DATABASE = backend()
-CHOSEN = [f for f in FAULTS if getattr(f, DATABASE)]
+CHOSEN = in_suite_order(f for f in FAULTS if getattr(f, DATABASE))
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from io import StringIO
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from kombu import Connection, Producer
 from pytest_django import Settings
@@ -115,3 +117,31 @@ def test_the_admin_lists_dead_letters_and_replays_a_selection(
     assert response.status_code == 302
     assert [d.id for d in dlq.peek()] == [other]
     assert queue_depth(settings.AMQP_URL, "orders.events") == 1
+
+
+@pytest.mark.django_db
+def test_listings_say_how_many_they_show_of_how_many_there_are(
+    dlq: DeadLetterQueue, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SERVICE_NAME = SERVICE
+    parked = [park_one()[0] for _ in range(3)]
+
+    # the API: the first two, of three
+    letters, total = dlq.page(limit=2)
+    assert [d.id for d in letters] == parked[:2] and total == 3
+
+    # the command: a line per letter shown, and the count of all
+    out = StringIO()
+    call_command("dlq", "list", "--limit", "1", stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        f"1 of 3 dead letter(s) in {SERVICE}.events.dlq (--limit 3 lists them all)"
+    )
+    wait_for(lambda: dlq.depth() == 3, what="the listed one back in the queue")
+
+    # the admin page, which shows a bounded number
+    monkeypatch.setattr("common.bus.admin.DEAD_LETTERS_SHOWN", 2)
+    get_user_model().objects.create_superuser("root@example.com", "S3cure-passphrase")
+    client = Client()
+    assert client.login(email="root@example.com", password="S3cure-passphrase")
+    html = client.get("/admin/bus/deadletter/").content.decode()
+    assert "Showing the first 2 of 3 dead letters." in html

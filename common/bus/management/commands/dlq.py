@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def _list(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
         if options["limit"] < 1:
             raise CommandError(f"--limit must be at least 1, got {options['limit']}")
-        letters = dlq.peek(limit=options["limit"])
+        letters, total = dlq.page(limit=options["limit"])
         if not letters:
             self.stdout.write(f"{dlq.queue} is empty")
             return
@@ -55,7 +55,12 @@ class Command(BaseCommand):
                 f"{d.id:<36}  {d.event_type or '-':<20} {d.event_id or '-':<36} {attempts:>8}  "
                 f"{d.last_failure_at:<29}  {reason[:100]}"
             )
-        self.stdout.write(f"{len(letters)} dead letter(s) in {dlq.queue}")
+        if total > len(letters):
+            self.stdout.write(
+                f"{len(letters)} of {total} dead letter(s) in {dlq.queue} (--limit {total} lists them all)"
+            )
+        else:
+            self.stdout.write(f"{total} dead letter(s) in {dlq.queue}")
 
     def _show(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
         letter = self._one(dlq, options["id"])
