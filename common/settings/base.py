@@ -247,7 +247,11 @@ def databases(service: str) -> dict[str, dict[str, Any]]:
     if not url.startswith(("postgres://", "postgresql://", "sqlite://")):
         raise ImproperlyConfigured(f"{var} must be a postgresql:// or sqlite:// URL, got {url!r}")
     try:
-        config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
+        # persistent connections are checked before a request reuses one: after the database
+        # restarts, a request gets a new connection rather than a 500 on the dead one
+        config = dj_database_url.parse(
+            url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
+        )
     except ValueError as exc:
         raise ImproperlyConfigured(f"{var} is not a valid database URL: {exc}") from None
     if config["ENGINE"].endswith("sqlite3"):

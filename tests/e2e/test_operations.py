@@ -217,6 +217,10 @@ def test_readiness_turns_503_naming_the_database_while_it_is_away_then_200(suite
     def api() -> tuple[int, Any]:
         return suite.call("GET", "orders", "/readyz")
 
+    _, _, token = suite.sign_up("db-away")
+    for _ in range(8):  # every API thread holds a connection to the database
+        assert suite.call("GET", "orders", "/api/orders/", token=token)[0] == 200
+
     assert api()[0] == 200 and suite.http("orders-worker", "/readyz")[0] == 200
     # when the orders service's database goes away
     allow_connections(suite, "orders", False)
@@ -234,3 +238,6 @@ def test_readiness_turns_503_naming_the_database_while_it_is_away_then_200(suite
     # and they are ready again once it is back
     wait_for(lambda: api()[0] == 200, what="the API ready again")
     wait_for(lambda: suite.http("orders-worker", "/readyz")[0] == 200, what="the worker ready again")
+    # and no request fails on a connection the database dropped meanwhile
+    for _ in range(8):
+        assert suite.call("GET", "orders", "/api/orders/", token=token)[0] == 200
