@@ -6,40 +6,20 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.core.mail import send_mail as django_send_mail
-from django.db import connection, transaction
+from django.db import transaction
 
 from notifications_svc.notifications import services
 from notifications_svc.notifications.models import Contact, Notification
+from tests.support.concurrency import in_own_connection, waiting_on_a_lock
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_own_connection(work: Callable[[], Any]) -> Callable[[], Any]:
-    def run() -> Any:
-        try:
-            return work()
-        finally:
-            connection.close()  # this thread's
-
-    return run
-
-
-def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        row = cursor.fetchone()
-        return bool(row and row[0])
 
 
 def recorded() -> tuple[uuid.UUID, Notification]:

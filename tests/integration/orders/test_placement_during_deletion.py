@@ -5,33 +5,23 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 import common.bus.publisher
 from common.contracts import Envelope, UserCreated, UserDeleted
 from orders_svc.orders import services
 from orders_svc.orders.handlers import on_user_created, on_user_deleted
 from orders_svc.orders.models import Order
+from tests.support.concurrency import in_own_connection, waiting_on_a_lock
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ITEMS: list[services.LineInput] = [{"sku": "A", "quantity": 1, "unit_price": Decimal("2.00")}]
-
-
-def in_own_connection(work: Callable[[], Any]) -> Callable[[], Any]:
-    def run() -> Any:
-        try:
-            return work()
-        finally:
-            connection.close()  # this thread's
-
-    return run
 
 
 def test_an_order_placed_while_the_deletion_is_handled_does_not_stay_open(
@@ -75,13 +65,3 @@ def test_an_order_placed_while_the_deletion_is_handled_does_not_stay_open(
     assert not deleting_done_first, "the deletion did not wait for the placement that had read the customer"
     order = Order.objects.get(id=placed.id)
     assert (order.status, order.cancel_reason) == ("cancelled", "account_deleted")
-
-
-def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        row = cursor.fetchone()
-        return bool(row and row[0])
