@@ -80,7 +80,8 @@ class Batcher:
         self.size = size
         self.more_to_read = more_to_read
         self.waiting: deque[Request] = deque()
-        self.running = 0  # jobs handed to the pool and not finished
+        self.jobs: set[object] = set()  # handed to the pool and not finished
+        self.accepted: set[object] = set()  # of those, the ones a pool process has started
 
     def submit(self, request: Request) -> None:
         """Celery's `on_task_request`: called for each message as the event loop reads it."""
@@ -93,10 +94,17 @@ class Batcher:
         if self.waiting and not self.more_to_read():
             self._flush()
 
+    def connection_closed(self) -> None:
+        """Celery's consumer lost the broker connection and flushed the pool: billiard dropped
+        every job no process had accepted yet, without calling any of its callbacks (their
+        messages come back from the broker). Those jobs no longer take a process; counted still,
+        they would keep the batcher from ever handing over again."""
+        self.jobs &= self.accepted
+
     def _flush(self) -> None:
         if _shutting_down():
             return  # shutting down: what waits stays unacked, and the broker redelivers it
-        while self.waiting and self.running < (self.pool.limit or 1):
+        while self.waiting and len(self.jobs) < (self.pool.limit or 1):
             batch = self._take()
             if batch:
                 self._apply(batch)
@@ -123,7 +131,8 @@ class Batcher:
 
     def _apply(self, batch: list[Request]) -> None:
         """One pool job; its outcome is settled per request, as Celery does for a job of one."""
-        self.running += 1
+        job = object()
+        self.jobs.add(job)
         task = batch[0].task
 
         def each(settle: Callable[[Request], None]) -> None:
@@ -133,8 +142,17 @@ class Batcher:
                 except Exception:  # the other requests must still be settled
                     log.exception("settling %s %s failed", request.name, request.id)
 
+        def done() -> None:
+            self.jobs.discard(job)
+            self.accepted.discard(job)
+
+        def accepted(pid: str, at: float) -> None:
+            if job in self.jobs:
+                self.accepted.add(job)
+            each(lambda request: request.on_accepted(pid, at))
+
         def finished(outcomes: list[Outcome]) -> None:
-            self.running -= 1
+            done()
             settle = iter(outcomes)
             each(lambda request: request.on_success(next(settle)))
             self._flush()
@@ -144,7 +162,7 @@ class Batcher:
             Alone, an event meets Celery's (and our request's) handling of that. In a batch, only a
             revoked event does; its batch-mates did nothing wrong: they are requeued, come back
             alone, and the inbox skips those that committed before the end."""
-            self.running -= 1
+            done()
             if len(batch) == 1:
                 each(lambda request: request.on_failure(exc_info))
             else:
@@ -160,7 +178,7 @@ class Batcher:
         result = self.pool.apply_async(
             run_batch,
             args=([_trace_args(request) for request in batch],),
-            accept_callback=lambda pid, at: each(lambda request: request.on_accepted(pid, at)),
+            accept_callback=accepted,
             timeout_callback=timed_out,
             callback=finished,
             error_callback=lost,

@@ -67,6 +67,12 @@ class EventConsumer(Consumer):
 
         return on_task_received
 
+    def on_close(self) -> None:
+        super().on_close()  # flushes the pool: jobs no process accepted are dropped
+        batcher = getattr(self, "bus_batcher", None)
+        if batcher is not None:
+            batcher.connection_closed()
+
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         self._park(message, deadletters.Failure("undecodable", type(exc).__name__, str(exc)))
 

@@ -23,25 +23,9 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         yield runner
 
 
-# Seen failing (issue 15, open): after a broker node's SIGKILL and cold start, a worker reconnected
-# and stayed connected without consuming; its customers then waited for ever. Kept running, and
-# reported, until it is fixed.
-KNOWN_FAILING = {
-    ("sqlite", "broker SIGKILL, cold start"),
-    ("sqlite", "pool kills, then broker restart"),
-}
-STUCK_WORKER = pytest.mark.xfail(
-    reason="a worker may stay connected without consuming after a broker cold start (issue 15)",
-    strict=False,
-)
-
-
 @pytest.mark.parametrize(
     "fault",
-    [
-        pytest.param(f, id=f.name, marks=[STUCK_WORKER] if (DATABASE, f.name) in KNOWN_FAILING else [])
-        for f in CHOSEN
-    ],
+    [pytest.param(f, id=f.name) for f in CHOSEN],
 )
 def test_the_fault_loses_doubles_and_reorders_nothing(faults: Matrix, fault: Fault) -> None:
     result = faults.run(fault, DATABASE)

@@ -29,27 +29,49 @@ class FakeRequest:
     def on_success(self, outcome: Any) -> None:
         self.settled.append("success")
 
+    def on_accepted(self, pid: int, time_accepted: float) -> None:
+        self.settled.append("accepted")
+
 
 class FakePool:
-    """Records the jobs it is given; `finish()` completes the oldest unfinished one."""
+    """Records the jobs it is given; `finish()` completes the oldest unfinished one, `flush()` drops
+    the jobs no process accepted, without a callback, as billiard's pool does on a connection loss."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.jobs: list[tuple[list[str], Callable[[Any], None]]] = []
-        self.finished = 0
+        self.jobs: list[tuple[list[str], Callable[[Any], None], Callable[[int, float], None]]] = []
+        self.live: list[int] = []  # indexes of the jobs not finished or dropped
+        self.accepted: set[int] = set()
 
-    def apply_async(self, fn: Any, args: Any, callback: Callable[[Any], None], **_: Any) -> object:
+    def apply_async(
+        self,
+        fn: Any,
+        args: Any,
+        callback: Callable[[Any], None],
+        accept_callback: Callable[[int, float], None],
+        **_: Any,
+    ) -> object:
         (items,) = args
-        self.jobs.append(([item[1] for item in items], callback))
+        self.live.append(len(self.jobs))
+        self.jobs.append(([item[1] for item in items], callback, accept_callback))
         return self
 
     def batches(self) -> list[list[str]]:
-        return [ids for ids, _ in self.jobs]
+        return [ids for ids, _, _ in self.jobs]
+
+    def accept_all(self) -> None:
+        for index in self.live:
+            if index not in self.accepted:
+                self.accepted.add(index)
+                self.jobs[index][2](1234, 0.0)
 
     def finish(self) -> None:
-        ids, callback = self.jobs[self.finished]
-        self.finished += 1
+        index = self.live.pop(0)
+        ids, callback, _ = self.jobs[index]
         callback([(0, "handled", 0.001)] * len(ids))
+
+    def flush(self) -> None:
+        self.live = [index for index in self.live if index in self.accepted]
 
 
 @pytest.fixture(autouse=True)
@@ -133,3 +155,20 @@ def test_an_event_whose_connection_closed_meanwhile_is_left_to_the_broker() -> N
     state.reserved_requests.discard(gone)  # what Celery does on a connection loss
     pool.finish()
     assert pool.batches() == [["busy"], ["kept"]]
+
+
+def test_jobs_the_pool_dropped_on_a_connection_loss_do_not_keep_processes_taken() -> None:
+    pool = FakePool(limit=2)
+    batcher = Batcher(pool, 50)
+    received(batcher, FakeRequest("started"))
+    pool.accept_all()
+    received(batcher, FakeRequest("not-started"))  # handed over; no process took it yet
+
+    state.reserved_requests.clear()  # the connection is lost: Celery's consumer forgets them,
+    pool.flush()  # flushes the pool (the job no process accepted is dropped)
+    batcher.connection_closed()  # and tells the batcher (EventConsumer.on_close)
+
+    received(batcher, FakeRequest("after"), FakeRequest("after-2"))
+    assert pool.batches()[2:] == [["after"]]  # one process is free: the other runs "started"
+    pool.finish()  # "started" ends
+    assert pool.batches()[2:] == [["after"], ["after-2"]]
