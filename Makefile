@@ -27,8 +27,10 @@ keys: venv  ## create the local RS256 key pair for tokens (kept if present)
 migrate: venv keys  ## migrate every service's database
 	@for s in $(SERVICES); do $(PY) manage.py $$s migrate --noinput -v0 || exit 1; done
 
-topology: venv  ## declare every service's queues on RabbitMQ
-	@for s in $(SERVICES); do $(PY) manage.py $$s declare_topology || exit 1; done
+topology: venv  ## declare every service's queues on RabbitMQ (migrating old ones), set their policies
+	@for s in $(SERVICES); do $(PY) manage.py $$s declare_topology --migrate || exit 1; done
+	@$(PY) -m common.ops.rabbitmq_policies || echo "[topology] warning: no delivery-limit policy set" \
+	  "(a message that keeps killing a worker is not parked by RabbitMQ); see docs/operations.md"
 
 run: venv  ## set up and run the whole suite in the foreground, restarting what dies (Ctrl-C stops it)
 	@$(PY) -m common.bus.broker

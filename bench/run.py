@@ -467,7 +467,7 @@ def consumer_alone(bench: Bench, sizes: Sizes, out: Measured) -> None:
 
     bench.reset()
     with Connection(bench.amqp_url) as conn:
-        topology.declare(conn, "notifications", ["bench.pinged"], delivery_limit=5)
+        topology.declare(conn, "notifications", ["bench.pinged"])
         raw_channel(conn).queue_purge("notifications.events")
     relay = bench.relay()
     burst(produce_pipeline, sizes.consumer)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from celery.worker.consumer import Consumer
 from kombu.exceptions import ContentDisallowed
 from vine import promise
 
-from common.bus import deadletters
+from common.bus import deadletters, topology
 from common.observability import metrics
 from common.observability.context import message_context
 
@@ -55,6 +56,12 @@ def body_problem(message: Any) -> deadletters.Failure | None:
 
 
 class EventConsumer(Consumer):
+    def start(self) -> None:
+        try:
+            super().start()
+        except PreconditionFailed as exc:  # the queue of an older declaration: say the way out
+            raise topology.QueueOutOfDate(self.app.conf.bus_service, exc.reply_text) from None
+
     def create_task_handler(self, promise: Any = promise) -> Any:
         handle = super().create_task_handler(promise)
 

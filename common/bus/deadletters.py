@@ -117,9 +117,10 @@ def confirmed_producer(amqp_url: str) -> Iterator[Producer]:
         yield producer
 
 
-def _publish(
+def publish_copy(
     producer: Producer, raw: RawMessage, *, exchange: str, routing_key: str, headers: dict[str, Any]
 ) -> None:
+    """Publish a copy of `raw` (its body, properties and `headers`), persistent and mandatory."""
     props = {
         k: v
         for k, v in raw.properties.items()
@@ -160,7 +161,7 @@ def park(producer: Producer, service: str, raw: RawMessage, failure: Failure) ->
             H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
         }
     )
-    _publish(
+    publish_copy(
         producer,
         raw,
         exchange=topology.DEAD_LETTER_EXCHANGE.name,
@@ -188,7 +189,7 @@ def schedule_retry(
             H_ROUTING_KEY: raw.headers.get(H_ROUTING_KEY) or raw.routing_key,
         }
     )
-    _publish(
+    publish_copy(
         producer,
         raw,
         exchange=level_name(27),
@@ -341,7 +342,7 @@ class DeadLetterQueue:
                     if k not in FAILURE_HEADERS and k not in BROKER_HEADERS
                 }
                 headers.update({"retries": 0, H_REPLAYED: now_iso()})
-                _publish(
+                publish_copy(
                     producer,
                     raw,
                     exchange=topology.EVENTS_EXCHANGE.name,

@@ -4,12 +4,21 @@
 - `<svc>.events` (quorum): one queue per consuming service, bound to exactly the types it handles and
   to `<svc>.retry`, the key its own retries travel on, so a retry never reaches another service.
 - `events.dlx` (direct) → `<svc>.events.dlq`: what a service could not handle, with the reason.
+
+RabbitMQ refuses to re-declare a queue with other arguments, so an argument can only change by
+deleting the queue and what it holds. What an operator may want to change (the delivery limit) is
+therefore a broker policy (`queue_policy`), set by `python -m common.ops.rabbitmq_policies` or the
+definitions a broker loads at boot; the arguments are what never changes: the queue type and the
+dead-letter route, which a queue must have even before any policy is set.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue, binding
 
 EVENTS_EXCHANGE = Exchange("events", type="topic", durable=True)
@@ -28,7 +37,7 @@ def dead_letter_queue_name(service: str) -> str:
     return f"{service}.events.dlq"
 
 
-def service_queue(service: str, event_types: Iterable[str], *, delivery_limit: int) -> Queue:
+def service_queue(service: str, event_types: Iterable[str]) -> Queue:
     """The service's work queue: bound to its event types and to its own retry key."""
     keys = [*sorted(set(event_types)), retry_routing_key(service)]
     return Queue(
@@ -43,10 +52,24 @@ def service_queue(service: str, event_types: Iterable[str], *, delivery_limit: i
             # at-least-once dead-lettering (needs reject-publish): a parked message is never dropped.
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
-            # A message that keeps killing the worker is parked after this many redeliveries.
-            "x-delivery-limit": delivery_limit,
         },
     )
+
+
+POLICY_PRIORITY = 10  # RabbitMQ applies one policy per queue, the highest priority's
+
+
+def queue_policy(service: str, *, delivery_limit: int) -> dict[str, Any]:
+    """The service queue's policy, in the shape of a definitions file's `policies` entries: a
+    message redelivered `delivery_limit` times without an ack (it keeps killing the worker) is
+    dead-lettered to the service's DLQ by RabbitMQ."""
+    return {
+        "name": queue_name(service),
+        "pattern": f"^{re.escape(queue_name(service))}$",
+        "apply-to": "queues",
+        "priority": POLICY_PRIORITY,
+        "definition": {"delivery-limit": delivery_limit},
+    }
 
 
 def dead_letter_queue(service: str) -> Queue:
@@ -59,18 +82,36 @@ def dead_letter_queue(service: str) -> Queue:
     )
 
 
-def declare(connection: Connection, service: str, event_types: Iterable[str], *, delivery_limit: int) -> None:
+class QueueOutOfDate(Exception):
+    """The broker holds the service's queue with arguments this version does not declare."""
+
+    def __init__(self, service: str, refusal: str | None) -> None:
+        super().__init__(
+            f"{queue_name(service)} exists with other arguments than this version declares "
+            f"({refusal}); an older version declared its delivery limit as an argument. Stop "
+            f"{service}'s workers and run `python manage.py {service} declare_topology --migrate` "
+            "once: it moves the queue, and what it holds, to the new declaration (docs/operations.md)"
+        )
+
+
+def declare(connection: Connection, service: str, event_types: Iterable[str]) -> None:
     """Declare everything a consuming service needs; idempotent, safe on every (re)connect."""
     channel = connection.default_channel
     EVENTS_EXCHANGE(channel).declare()
     DEAD_LETTER_EXCHANGE(channel).declare()
     dead_letter_queue(service)(channel).declare()
-    service_queue(service, event_types, delivery_limit=delivery_limit)(channel).declare()
+    try:
+        service_queue(service, event_types)(channel).declare()
+    except PreconditionFailed as exc:
+        raise QueueOutOfDate(service, exc.reply_text) from None
 
 
-def declare_exchange(connection: Connection) -> None:
-    """What a producer needs: the exchange it publishes to."""
-    EVENTS_EXCHANGE(connection.default_channel).declare()
+def handover_queue_name(service: str) -> str:
+    return f"{service}.events.handover"
+
+
+def handover_routing_key(service: str) -> str:
+    return f"{service}.handover"
 
 
 # --- broker permissions: what each service's RabbitMQ user may touch --------------------------------
@@ -83,7 +124,7 @@ def permissions(service: str) -> dict[str, str]:
     """configure / write / read regexes of `service`'s broker user: it may publish to `events`
     and declare, bind and read only its own queues (its worker's pidbox queue is named
     `<service>…@host.celery.pidbox`)."""
-    own = rf"{service}\.events|{service}\.events\.dlq|{service}[^@]*@.+\.celery\.pidbox"
+    own = rf"{service}\.events(\.dlq|\.handover)?|{service}[^@]*@.+\.celery\.pidbox"
     exchanges = r"events|events\.dlx"
     everything = f"^({exchanges}|{own}|{_CELERY_SHARED})$"
     return {"configure": everything, "write": everything, "read": everything}

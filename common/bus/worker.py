@@ -37,9 +37,7 @@ def create_worker_app(service: str) -> Celery:
     set_role("worker")
     registry: HandlerRegistry = import_string(settings.EVENT_HANDLERS)
     app = Celery(f"{service}_svc", set_as_current=True)
-    queue = topology.service_queue(
-        service, registry.event_types(), delivery_limit=settings.BUS_DELIVERY_LIMIT
-    )
+    queue = topology.service_queue(service, registry.event_types())
     app.conf.update(
         bus_service=service,
         bus_batch_size=settings.BUS_CONSUMER_BATCH_SIZE,
@@ -80,12 +78,8 @@ def create_worker_app(service: str) -> Celery:
         requires = ("celery.worker.consumer.connection:Connection",)
 
         def start(self, parent: Any) -> None:
-            topology.declare(
-                parent.connection,
-                service,
-                registry.event_types(),
-                delivery_limit=settings.BUS_DELIVERY_LIMIT,
-            )
+            # a queue of an older declaration stops the worker here, saying how to migrate it
+            topology.declare(parent.connection, service, registry.event_types())
             _consumer["connected"] = True
 
         def stop(self, parent: Any) -> None:

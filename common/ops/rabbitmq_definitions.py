@@ -1,5 +1,6 @@
 """Write a RabbitMQ definitions file: one user per service with least privilege, a monitoring user
-for Flower, an administrator. `python -m common.ops.rabbitmq_definitions > definitions.json`
+for Flower, an administrator, and the queues' policies (`common.ops.rabbitmq_policies`).
+`python -m common.ops.rabbitmq_definitions > definitions.json`
 
 Passwords come from the environment (RABBITMQ_<USER>_PASSWORD); only their salted SHA-256 hashes
 (RabbitMQ's rabbit_password_hashing_sha256) go into the file.
@@ -17,6 +18,7 @@ from typing import Any
 
 from common.bus.topology import MONITOR_PERMISSIONS, permissions
 from common.cli import SERVICES
+from common.ops.rabbitmq_policies import DEFAULT_DELIVERY_LIMIT, policies
 
 ADMIN, MONITOR = "admin", "flower"
 
@@ -26,7 +28,9 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
-def definitions(passwords: dict[str, str], vhost: str = "/") -> dict[str, Any]:
+def definitions(
+    passwords: dict[str, str], vhost: str = "/", delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+) -> dict[str, Any]:
     def user(name: str, tags: list[str]) -> dict[str, Any]:
         return {
             "name": name,
@@ -43,7 +47,12 @@ def definitions(passwords: dict[str, str], vhost: str = "/") -> dict[str, Any]:
         {"user": MONITOR, "vhost": vhost, **MONITOR_PERMISSIONS},
     ]
     grants += [{"user": service, "vhost": vhost, **permissions(service)} for service in SERVICES]
-    return {"users": users, "vhosts": [{"name": vhost}], "permissions": grants}
+    return {
+        "users": users,
+        "vhosts": [{"name": vhost}],
+        "permissions": grants,
+        "policies": [{"vhost": vhost, **p} for p in policies(delivery_limit=delivery_limit)],
+    }
 
 
 def main() -> int:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +30,48 @@ class Broker:
     node: str | None = None  # rabbitmqctl's -n (None: the machine's node)
     members: tuple[int, ...] = ()  # a cluster's AMQP ports (a suite's proxies reach any of them)
 
-    def ctl(self, *args: str, timeout: float = 60.0) -> str:
+    def cli(self) -> tuple[str, list[str]]:
+        """rabbitmqctl for this broker, and the options that pick its node."""
         if self.node:  # a node of ours runs as this user, with this user's Erlang cookie: so does its CLI
-            exe, target = OWN_NODE_CTL, ["-n", self.node]
-        else:  # the machine's node runs as rabbitmq; Debian's wrapper switches to that user
-            exe, target = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl", []
+            return OWN_NODE_CTL, ["-n", self.node]
+        # the machine's node runs as rabbitmq; Debian's wrapper switches to that user
+        return shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl", []
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> str:
+        exe, target = self.cli()
         return subprocess.run(
             [exe, *target, "-q", *args], check=True, capture_output=True, text=True, timeout=timeout
         ).stdout
+
+    def set_policies(self, vhost: str, env: dict[str, str]) -> None:
+        """The queues' policies, as an operator sets them (`python -m common.ops.rabbitmq_policies`),
+        with the delivery limit of `env`'s BUS_DELIVERY_LIMIT."""
+        exe, target = self.cli()
+        node = ["--node", target[1]] if target else []
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "common.ops.rabbitmq_policies",
+                "--vhost",
+                vhost,
+                "--rabbitmqctl",
+                exe,
+                *node,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+
+    def policies(self, vhost: str) -> dict[str, dict[str, Any]]:
+        """The policies of `vhost`, by name: their definitions."""
+        listed = json.loads(self.ctl("list_policies", "-p", vhost, "--formatter", "json"))
+        return {
+            p["name"]: json.loads(p["definition"]) if isinstance(p["definition"], str) else p["definition"]
+            for p in listed
+        }
 
     def queues(self, vhost: str) -> dict[str, dict[str, Any]]:
         """The queues the broker holds in `vhost`, by name: type, durability, arguments as declared."""

@@ -113,6 +113,7 @@ class Suite:
             **self.settings,
         )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.broker.set_policies(self.vhost, self.env)
         if self.proxied:
             target = urlsplit(self.env["AMQP_URL"])
             ports = self.broker.members or (target.port or 5672,)

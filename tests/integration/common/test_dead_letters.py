@@ -29,8 +29,8 @@ SERVICE = "orders"  # any consuming service; its queues are declared in this tes
 @pytest.fixture
 def dlq() -> DeadLetterQueue:
     with Connection(settings.AMQP_URL) as conn:
-        topology.declare(conn, SERVICE, ["user.created"], delivery_limit=3)
-        topology.declare(conn, "notifications", ["user.created"], delivery_limit=3)
+        topology.declare(conn, SERVICE, ["user.created"])
+        topology.declare(conn, "notifications", ["user.created"])
         for queue in ("orders.events", "orders.events.dlq", "notifications.events"):
             raw_channel(conn).queue_purge(queue)
     return DeadLetterQueue(settings.AMQP_URL, SERVICE)

@@ -33,7 +33,7 @@ def only_user_events_url() -> Iterator[str]:
     over) anything else it publishes to the events exchange."""
     vhost = broker.create_vhost("topic")
     with Connection(broker.amqp_url(vhost)) as conn:  # a consumer of user.created, so it routes
-        topology.declare(conn, "orders", ["user.created"], delivery_limit=3)
+        topology.declare(conn, "orders", ["user.created"])
     user, password = broker.create_user(vhost, "topic", {"configure": ".*", "write": ".*", "read": ".*"})
     broker.set_topic_permissions(vhost, user, "events", write=r"^user\..*", read=".*")
     try:

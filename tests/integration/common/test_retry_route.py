@@ -25,9 +25,9 @@ def test_a_retry_passing_a_delay_level_it_went_through_before_comes_back() -> No
         # given the topology a worker sets up: queues, delayed-delivery exchanges, their bindings
         declare_native_delayed_delivery_exchanges_and_queues(conn, "quorum")
         for service in ("orders", "notifications"):
-            topology.declare(conn, service, ["user.created"], delivery_limit=3)
+            topology.declare(conn, service, ["user.created"])
             bind_queue_to_native_delayed_delivery_exchange(
-                conn, topology.service_queue(service, ["user.created"], delivery_limit=3)
+                conn, topology.service_queue(service, ["user.created"])
             )
             raw_channel(conn).queue_purge(topology.queue_name(service))
         event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")

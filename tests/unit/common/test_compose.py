@@ -151,3 +151,13 @@ def test_one_shared_block_per_service_image() -> None:
         for role in ("init", "api", "worker", "relay"):
             section = text.split(f"  {service}-{role}:\n", 1)[1].split("\n  ", 1)[0]
             assert f"<<: *{service}" in section, f"{service}-{role} does not use the {service} block"
+
+
+def test_the_broker_loads_the_queue_policies_at_boot() -> None:
+    definitions = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+    by_name = {p["name"]: p for p in definitions["policies"]}
+    for service in SERVICES:
+        policy = by_name[topology.queue_name(service)]
+        assert policy["definition"] == {"delivery-limit": 5}
+        assert policy["vhost"] == definitions["vhosts"][0]["name"]
+        assert policy["apply-to"] == "queues"

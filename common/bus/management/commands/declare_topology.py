@@ -1,7 +1,8 @@
-"""`manage.py <svc> declare_topology`: declare the service's exchanges and queues now.
+"""`manage.py <svc> declare_topology [--migrate]`: declare the service's exchanges and queues now.
 
 Run before the first producer publishes, so events sent before this service's worker ever started
-are queued for it rather than unroutable. Workers declare the same on every (re)connect.
+are queued for it rather than unroutable. Workers declare the same on every (re)connect. The delivery
+limit is a broker policy (`python -m common.ops.rabbitmq_policies`), not part of the declaration.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 from kombu import Connection
 from kombu.exceptions import OperationalError
@@ -17,23 +18,38 @@ from kombu.exceptions import OperationalError
 from common.bus import topology
 from common.bus.broker import redacted
 from common.bus.handlers import HandlerRegistry
+from common.ops import queue_migration
 
 
 class Command(BaseCommand):
     help = "Declare the events exchange and this service's queue, bindings and dead-letter queue."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--migrate",
+            action="store_true",
+            help="re-create a queue an older version declared with other arguments, keeping every "
+            "message it holds (stop the service's workers first)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         registry: HandlerRegistry = import_string(settings.EVENT_HANDLERS)
+        service = settings.SERVICE_NAME
         try:
             with Connection(settings.AMQP_URL, connect_timeout=5) as conn:
                 conn.ensure_connection(max_retries=1)
-                topology.declare(
-                    conn,
-                    settings.SERVICE_NAME,
-                    registry.event_types(),
-                    delivery_limit=settings.BUS_DELIVERY_LIMIT,
-                )
+                if options["migrate"]:
+                    migrated = queue_migration.migrate(
+                        conn, settings.AMQP_URL, service, registry.event_types(), self.stdout.write
+                    )
+                    if not migrated:
+                        self.stdout.write(
+                            f"{topology.queue_name(service)} is already declared as this version does"
+                        )
+                topology.declare(conn, service, registry.event_types())
         except (OperationalError, OSError) as exc:
             raise CommandError(f"cannot reach RabbitMQ at {redacted(settings.AMQP_URL)}: {exc}") from None
+        except (topology.QueueOutOfDate, queue_migration.MigrationRefused) as exc:
+            raise CommandError(str(exc)) from None
         bound = ", ".join(registry.event_types()) or "(no event types yet)"
-        self.stdout.write(f"{topology.queue_name(settings.SERVICE_NAME)} bound to: {bound}")
+        self.stdout.write(f"{topology.queue_name(service)} bound to: {bound}")
