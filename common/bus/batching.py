@@ -31,6 +31,7 @@ from django import db
 from kombu.serialization import loads, prepare_accept_content
 
 from common.bus.consumer import Parsed, dispatch_batch, parse
+from common.bus.deadletters import H_CRASHES as CRASHES
 from common.observability import metrics
 
 log = logging.getLogger("common.bus.worker")
@@ -111,7 +112,8 @@ class Batcher:
 
     def _take(self) -> list[Request]:
         """The next job: waiting events up to the batch size. An event that was redelivered (its
-        process died, perhaps because of a batch-mate) or is a retry (it failed before) goes alone,
+        process died, perhaps because of a batch-mate), came back after a crash, or is a retry (it
+        failed before) goes alone,
         so a poison event cannot take others down with it twice or roll back their batch again."""
         batch: list[Request] = []
         while self.waiting and len(batch) < self.size:
@@ -121,7 +123,11 @@ class Batcher:
                 # broker redelivers it
                 self.waiting.popleft()
                 continue
-            alone = request.delivery_info.get("redelivered") or request.request_dict.get("retries")
+            alone = (
+                request.delivery_info.get("redelivered")
+                or request.request_dict.get("retries")
+                or request.request_dict.get(CRASHES)
+            )
             if alone and batch:
                 break
             batch.append(self.waiting.popleft())

@@ -2,8 +2,9 @@
 
 The pool process decides (`RetryLater`, `Park`, or any other exception = park); this carries it out:
 publish the copy (confirmed), then ack the original. If the copy cannot be published the original is
-requeued instead; nothing is dropped. A lost pool process keeps Celery's behaviour (requeue), which
-the quorum queue's delivery limit bounds.
+requeued instead; nothing is dropped. A pool process that died handling the event sends it back
+counting the crash, and parks it past `BUS_DELIVERY_LIMIT` crashes (where Celery requeues it, and
+only the broker's delivery limit, which also counts returns of messages never started, bounds it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from common.observability import metrics
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.worker")
-PASS_THROUGH = (WorkerLostError, SystemExit, KeyboardInterrupt, MemoryError)  # Celery's handling
+PASS_THROUGH = (SystemExit, KeyboardInterrupt, MemoryError)  # Celery's handling
 
 
 class EventRequest(Request):
@@ -37,6 +38,9 @@ class EventRequest(Request):
             # is what rejecting it would make)
             task_ready(self)
             self.reject(requeue=True)
+            return
+        if isinstance(exc, WorkerLostError):
+            self._after_crash(exc, exc_info)
             return
         revoked = isinstance(exc, Terminated) and self.id in state.revoked
         if isinstance(exc, PASS_THROUGH) or (isinstance(exc, Terminated) and not revoked):
@@ -84,6 +88,42 @@ class EventRequest(Request):
                 exception=f"{failure.exception_type}: {failure.message}"[:1000],
                 traceback=exc_info.traceback,
             )
+
+    def _after_crash(self, exc: WorkerLostError, exc_info: ExceptionInfo) -> None:
+        """Its pool process died (a segfault, the OOM killer, SIGKILL, the hard time limit)."""
+        task_ready(self)
+        service = self.task.app.conf.bus_service
+        raw = deadletters.RawMessage.of(self.message)
+        crashes = int(raw.headers.get(deadletters.H_CRASHES) or 0) + 1
+        limit = int(self.task.app.conf.bus_delivery_limit)
+        failure = deadletters.Failure(
+            "crashed",
+            "WorkerLostError",
+            f"the worker's process died handling it {crashes} time(s): {exc}",
+            str(exc_info.traceback or ""),
+            attempts=crashes,
+        )
+        try:
+            with deadletters.confirmed_producer(self.task.app.conf.broker_url) as producer:
+                if crashes > limit:
+                    parked_as = deadletters.park(producer, service, raw, failure)
+                else:
+                    deadletters.redeliver_after_crash(producer, service, raw, crashes=crashes)
+        except Exception:
+            log.exception("could not send %s %s back after a crash; requeueing it", self.name, self.id)
+            self.reject(requeue=True)
+            return
+        self.acknowledge()
+        with message_context(raw.headers):
+            if crashes > limit:
+                metrics.DEAD_LETTERED.labels(service=service, type=self.name, kind="crashed").inc()
+                log.error("%s %s parked as %s: %s", self.name, self.id, parked_as, failure.message)
+                self.send_event("task-failed", exception=f"WorkerLostError: {failure.message}"[:1000])
+            else:
+                log.warning(
+                    "%s %s sent back (crash %d, %d allowed): %s", self.name, self.id, crashes, limit, exc
+                )
+                self.send_event("task-retried", exception=f"WorkerLostError: {exc}"[:1000])
 
     def _failure(self, exc: BaseException, exc_info: ExceptionInfo) -> deadletters.Failure:
         attempts = int(self.message.headers.get("retries") or 0) + 1

@@ -4,9 +4,12 @@ A message leaves its work queue one of three ways when it cannot be handled now:
 - a retry: a copy goes to Celery's native delayed-delivery exchanges with the service's own retry key,
   so it comes back after the delay to this service's queue only;
 - parked by us: a copy with the reason in `x-*` headers goes to `<svc>.events.dlq`;
-- parked by RabbitMQ: after `x-delivery-limit` redeliveries (a message that keeps killing the worker),
+- after a crash (its pool process died): a copy counting the crashes goes straight back to this
+  service's queue; past `BUS_DELIVERY_LIMIT` crashes it is parked by us instead (kind "crashed");
+- parked by RabbitMQ: past the broker's delivery limit, a high backstop (a policy) for what our count
+  cannot see (a message returned again and again, e.g. one that kills the worker's main process),
   with the broker's `x-death` header as the reason.
-In the first two cases the original is acked only after the copy is confirmed.
+Except in the last case the original is acked only after the copy is confirmed.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ H_LAST = "x-last-failure-at"
 H_LAST_ERROR = "x-last-error"
 H_ROUTING_KEY = "x-original-routing-key"
 H_REPLAYED = "x-replayed-at"
+H_CRASHES = "x-crashes"  # how many times a pool process died handling it
 FAILURE_HEADERS = (
+    H_CRASHES,
     H_ID,
     H_KIND,
     H_EXC_TYPE,
@@ -198,6 +203,21 @@ def schedule_retry(
     )
 
 
+def redeliver_after_crash(producer: Producer, service: str, raw: RawMessage, *, crashes: int) -> None:
+    """Publish (confirmed) a copy counting the crashes straight back to this service's queue. A
+    requeue would do the same without the count, and the broker's own count also grows on every
+    return of a message never started, so it cannot tell a poison message from an unlucky one."""
+    headers = {k: v for k, v in raw.headers.items() if k not in BROKER_HEADERS}
+    headers[H_CRASHES] = crashes
+    publish_copy(
+        producer,
+        raw,
+        exchange=topology.EVENTS_EXCHANGE.name,
+        routing_key=topology.retry_routing_key(service),
+        headers=headers,
+    )
+
+
 # --- the operator's view --------------------------------------------------------------------------
 @dataclass
 class DeadLetter:
@@ -240,8 +260,9 @@ def describe(raw: RawMessage) -> DeadLetter:
         kind = f"broker:{broker_reason}"
         count = h.get("x-delivery-count")
         reason = {
-            "delivery_limit": "redelivered past the queue's delivery limit without an ack: the "
-            "message kept killing or stalling the worker",
+            "delivery_limit": "returned unacked more often than the queue's delivery limit (the "
+            "broker's backstop) allows: it kept killing the worker's main process, or workers kept "
+            "losing their connection while holding it",
             "rejected": "rejected by the worker",
             "expired": "expired before it was handled",
         }.get(broker_reason, broker_reason)

@@ -41,6 +41,7 @@ def create_worker_app(service: str) -> Celery:
     app.conf.update(
         bus_service=service,
         bus_batch_size=settings.BUS_CONSUMER_BATCH_SIZE,
+        bus_delivery_limit=settings.BUS_DELIVERY_LIMIT,
         broker_url=settings.AMQP_URL,
         broker_connection_retry_on_startup=True,
         accept_content=["json"],

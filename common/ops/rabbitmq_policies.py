@@ -2,10 +2,13 @@
 `python -m common.ops.rabbitmq_policies [--vhost V] [--delivery-limit N]`.
 
 A queue argument can only change by deleting the queue (and what it holds); a policy changes in
-place, on a queue full of messages. So the delivery limit of each `<svc>.events` is a policy
-(`common.bus.topology.queue_policy`): run this after deploying and whenever `BUS_DELIVERY_LIMIT`
+place, on a queue full of messages. So the broker's delivery limit of each `<svc>.events` is a
+policy (`common.bus.topology.queue_policy`). It is a backstop, high on purpose: the broker counts
+every return of a message (shutdowns, reconnects), so only what our own crash count
+(`BUS_DELIVERY_LIMIT`, counted by the worker) cannot see should reach it, such as a message that
+kills the worker's main process. Run this after deploying and whenever `BUS_BROKER_DELIVERY_LIMIT`
 changes. A broker that loads definitions at boot gets the same policies from
-`common.ops.rabbitmq_definitions`. Without them a queue has no delivery limit at all.
+`common.ops.rabbitmq_definitions`. Without them that backstop is missing.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from common.bus.broker import DEFAULT_AMQP_URL
 from common.bus.topology import queue_policy
 from common.cli import SERVICES
 
-DEFAULT_DELIVERY_LIMIT = 5  # BUS_DELIVERY_LIMIT's default (common/settings/base.py)
+DEFAULT_DELIVERY_LIMIT = 50  # returns and crashes; our crash count parks a poison message at 5
 
 
 def policies(*, delivery_limit: int) -> list[dict[str, Any]]:
@@ -71,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         "--delivery-limit",
         type=_delivery_limit,
         default=None,
-        help=f"redeliveries before RabbitMQ parks a message (default: $BUS_DELIVERY_LIMIT or "
-        f"{DEFAULT_DELIVERY_LIMIT})",
+        help=f"redeliveries before RabbitMQ parks a message (default: $BUS_BROKER_DELIVERY_LIMIT "
+        f"or {DEFAULT_DELIVERY_LIMIT})",
     )
     parser.add_argument("--rabbitmqctl", default="rabbitmqctl", help="the rabbitmqctl to run")
     parser.add_argument("--node", help="rabbitmqctl's -n (default: its own default node)")
@@ -80,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     limit = args.delivery_limit
     if limit is None:
-        raw = os.environ.get("BUS_DELIVERY_LIMIT", str(DEFAULT_DELIVERY_LIMIT))
+        raw = os.environ.get("BUS_BROKER_DELIVERY_LIMIT", str(DEFAULT_DELIVERY_LIMIT))
         try:
             limit = _delivery_limit(raw)
         except argparse.ArgumentTypeError as exc:
-            parser.error(f"BUS_DELIVERY_LIMIT {exc}")
+            parser.error(f"BUS_BROKER_DELIVERY_LIMIT {exc}")
     vhost = args.vhost or vhost_of(os.environ.get("AMQP_URL", DEFAULT_AMQP_URL))
     exe = shutil.which(args.rabbitmqctl)
     ctl = [exe or args.rabbitmqctl, *(["-n", args.node] if args.node else []), "-q"]

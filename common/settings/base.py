@@ -119,8 +119,10 @@ if not AMQP_URL.startswith(("amqp://", "amqps://")):
 # Handlers wait on the database most of the time: more processes than cores keep both busy.
 WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 4, minimum=1, maximum=64)
 WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1, maximum=512)
-# Redeliveries (worker crashes, requeues) before RabbitMQ parks a message in the dead-letter queue.
-# It is a queue argument: changing it for an existing queue means re-creating the queue.
+# Times a pool process may die handling one event before the worker parks it (kind "crashed"),
+# counted by the worker itself: returns of unstarted messages (shutdowns, reconnects) do not count.
+# The broker's own delivery limit is only a high backstop (BUS_BROKER_DELIVERY_LIMIT, a policy:
+# common/ops/rabbitmq_policies.py).
 BUS_DELIVERY_LIMIT = env_int("BUS_DELIVERY_LIMIT", 5, minimum=1, maximum=1000)
 # The relay: rows per batch (one transaction, one burst of pipelined confirms), how long it sleeps
 # when LISTEN/NOTIFY is not there to wake it (SQLite), how long it lingers after a batch of several

@@ -45,7 +45,7 @@ class Broker:
 
     def set_policies(self, vhost: str, env: dict[str, str]) -> None:
         """The queues' policies, as an operator sets them (`python -m common.ops.rabbitmq_policies`),
-        with the delivery limit of `env`'s BUS_DELIVERY_LIMIT."""
+        with the delivery limit of `env`'s BUS_BROKER_DELIVERY_LIMIT."""
         exe, target = self.cli()
         node = ["--node", target[1]] if target else []
         subprocess.run(

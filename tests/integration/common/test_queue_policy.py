@@ -68,7 +68,7 @@ def held_ids(vhost: str, queue: str) -> list[str]:
 
 
 def set_policies(vhost: str, limit: int) -> None:
-    broker.SYSTEM.set_policies(vhost, dict(os.environ, BUS_DELIVERY_LIMIT=str(limit)))
+    broker.SYSTEM.set_policies(vhost, dict(os.environ, BUS_BROKER_DELIVERY_LIMIT=str(limit)))
 
 
 def declare_topology(vhost: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,7 +106,7 @@ def test_the_delivery_limit_changes_in_place_keeping_what_the_queue_holds(vhost:
     waiting = [str(uuid.uuid4()) for _ in range(20)]
     publish(vhost, waiting)
 
-    set_policies(vhost, 7)  # what an operator runs after changing BUS_DELIVERY_LIMIT
+    set_policies(vhost, 7)  # what an operator runs after changing BUS_BROKER_DELIVERY_LIMIT
     with Connection(url(vhost)) as conn:  # and a worker's next connect declares the same
         topology.declare(conn, SERVICE, TYPES)
 

@@ -14,11 +14,11 @@ from common.bus.batching import Batcher
 
 
 class FakeRequest:
-    def __init__(self, name: str, *, redelivered: bool = False, retries: int = 0) -> None:
+    def __init__(self, name: str, *, redelivered: bool = False, retries: int = 0, crashes: int = 0) -> None:
         self.id = self.name = name
         self.type = "user.created"
         self.delivery_info = {"redelivered": redelivered}
-        self.request_dict = {"retries": retries}
+        self.request_dict = {"retries": retries, "x-crashes": crashes}
         self.body, self.content_type, self.content_encoding = b"[]", "application/json", "utf-8"
         self.task = SimpleNamespace(soft_time_limit=60, time_limit=90)
         self.settled: list[str] = []
@@ -132,7 +132,7 @@ def test_a_batch_holds_at_most_the_batch_size() -> None:
     assert pool.batches() == [["a"], ["b", "c"]]
 
 
-def test_redelivered_and_retried_events_go_alone() -> None:
+def test_redelivered_retried_and_crashed_events_go_alone() -> None:
     pool = FakePool(limit=1)
     batcher = Batcher(pool, 50)
     received(
@@ -142,10 +142,12 @@ def test_redelivered_and_retried_events_go_alone() -> None:
         FakeRequest("redelivered", redelivered=True),
         FakeRequest("b"),
         FakeRequest("retry", retries=2),
+        FakeRequest("c"),
+        FakeRequest("crashed", crashes=1),  # sent back by the worker after its process died
     )
-    for _ in range(4):
+    for _ in range(6):
         pool.finish()
-    assert pool.batches() == [["busy"], ["a"], ["redelivered"], ["b"], ["retry"]]
+    assert pool.batches() == [["busy"], ["a"], ["redelivered"], ["b"], ["retry"], ["c"], ["crashed"]]
 
 
 def test_an_event_whose_connection_closed_meanwhile_is_left_to_the_broker() -> None:

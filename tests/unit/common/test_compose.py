@@ -158,6 +158,6 @@ def test_the_broker_loads_the_queue_policies_at_boot() -> None:
     by_name = {p["name"]: p for p in definitions["policies"]}
     for service in SERVICES:
         policy = by_name[topology.queue_name(service)]
-        assert policy["definition"] == {"delivery-limit": 5}
+        assert policy["definition"] == {"delivery-limit": 50}  # the backstop
         assert policy["vhost"] == definitions["vhosts"][0]["name"]
         assert policy["apply-to"] == "queues"
