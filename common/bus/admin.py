@@ -16,7 +16,7 @@ from common.bus import outbox
 from common.bus.deadletters import DeadLetterQueue
 from common.bus.models import DeadLetter, InboxMessage, OutboxMessage
 
-DEAD_LETTERS_SHOWN = 500  # per page view: the page says how many the queue holds in all
+DEAD_LETTERS_SHOWN = 500  # per page view: the page says how many there are in all
 
 
 @admin.register(OutboxMessage)
@@ -49,7 +49,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
-    """The service's dead-letter queue, read from RabbitMQ; replay or delete a selection."""
+    """The service's dead letters (collected from its dead-letter queue); replay or delete a selection."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -82,10 +82,12 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
             else:
                 self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
             return HttpResponseRedirect(request.path)
+        error = ""
         try:
-            (letters, total), error = dlq.page(limit=DEAD_LETTERS_SHOWN), ""
-        except Exception as exc:  # noqa: BLE001 - show the broker problem on the page
-            (letters, total), error = ([], 0), f"Cannot read {dlq.queue} from RabbitMQ: {exc}"
+            dlq.collect()
+        except Exception as exc:  # noqa: BLE001 - show the broker problem on the page, and the table
+            error = f"Cannot collect new dead letters from {dlq.queue} (RabbitMQ): {exc}"
+        letters, total = dlq.page(limit=DEAD_LETTERS_SHOWN, collect=False)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Dead letters of {dlq.service} ({dlq.queue})",

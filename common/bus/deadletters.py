@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from time import monotonic
+from typing import TYPE_CHECKING, Any
 
+from amqp.exceptions import AMQPError
 from kombu import Connection, Producer, Queue
+from kombu.exceptions import OperationalError
 from kombu.pools import producers
 from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
 
 from common.bus import topology
-from common.bus.broker import raw_channel
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from common.bus.models import DeadLetter as DeadLetterRow
+
+log = logging.getLogger("common.bus.deadletters")
 
 H_ID = "x-dead-letter-id"
 H_KIND = "x-failure-kind"
@@ -292,77 +302,134 @@ def describe(raw: RawMessage) -> DeadLetter:
     )
 
 
-def raw_channel_of(channel: object) -> Any:
-    return channel
+def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    """Headers as JSON (the broker's `x-death` holds timestamps)."""
+    safe: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return safe
+
+
+def _row_fields(raw: RawMessage) -> dict[str, Any]:
+    """`get_or_create` arguments of a dead letter's row: its id, and the rest as defaults."""
+    letter = describe(raw)
+    properties = {k: v for k, v in raw.properties.items() if k not in ("content_type", "content_encoding")}
+    return {
+        "id": letter.id,
+        "defaults": {
+            "event_type": letter.event_type[:200],
+            "event_id": letter.event_id[:200],
+            "kind": letter.kind[:64],
+            "reason": letter.reason,
+            "exception_type": letter.exception_type[:300],
+            "traceback": letter.traceback,
+            "attempts": letter.attempts,
+            "service": letter.service[:64],
+            "first_failure_at": letter.first_failure_at[:64],
+            "last_failure_at": letter.last_failure_at[:64],
+            "routing_key": letter.routing_key[:300],
+            "content_type": str(raw.properties.get("content_type") or "")[:200],
+            "content_encoding": str(raw.properties.get("content_encoding") or "")[:100],
+            "body": raw.body,
+            "headers": _json_safe(raw.headers),
+            "properties": _json_safe(properties),
+        },
+    }
 
 
 class DeadLetterQueue:
-    """Read, replay and purge `<svc>.events.dlq`.
+    """The dead letters of one service: collected from `<svc>.events.dlq` into the service's
+    `DeadLetter` table, then listed, replayed and purged there.
 
-    Reading takes messages without acking them and returns them when done (closing the channel), so
-    a listing changes nothing; while one operator reads, another sees fewer messages.
+    Collecting takes one message at a time, writes its row, then acks it: a message is either in the
+    queue or in the table (at worst in both for a moment, and the row's id makes a second copy a
+    no-op). The relay collects every few seconds; each tool collects first, so it sees everything
+    parked until then.
     """
 
     def __init__(self, amqp_url: str, service: str) -> None:
         self.amqp_url, self.service = amqp_url, service
         self.queue = topology.dead_letter_queue_name(service)
 
-    @contextmanager
-    def _taken(self, limit: int | None) -> Iterator[tuple[Connection, list[Any]]]:
-        with Connection(self.amqp_url, transport_options={"confirm_publish": True}) as conn:
-            reader = raw_channel_of(conn.channel())
-            queue = Queue(self.queue, no_declare=True)(reader)
-            try:
-                taken: list[Any] = []
-                while limit is None or len(taken) < limit:
-                    message = queue.get(no_ack=False)
-                    if message is None:
-                        break
-                    taken.append(message)
-                yield conn, taken
-            finally:
-                reader.close()  # whatever was not acked goes back to the queue
+    def collect(self, limit: int = 10_000) -> int:
+        """Move what waits in the queue into the table; how many were moved. One collector at a
+        time (a table lock): a reader that collects first then sees every message another reader
+        had taken, since that one commits its rows before the lock is free."""
+        from django.db import connection, transaction
 
-    def page(self, limit: int = 200) -> tuple[list[DeadLetter], int]:
-        """The first `limit` dead letters and how many the queue holds: those taken plus those
-        still ready, counted while ours are held, so "N of M" is exact at that moment."""
-        with self._taken(limit) as (conn, taken):
-            letters = [describe(RawMessage.of(m)) for m in taken]
-            _, ready, _ = raw_channel(conn).queue_declare(queue=self.queue, passive=True)
-            return letters, len(letters) + int(ready)
+        from common.bus.models import DeadLetter as Row
+
+        taken: list[Any] = []  # kombu messages
+        with Connection(self.amqp_url) as conn:
+            channel: Any = conn.channel()
+            queue = Queue(self.queue, no_declare=True)(channel)
+            with transaction.atomic():  # on SQLite, BEGIN IMMEDIATE takes the write lock
+                if connection.vendor == "postgresql":  # self-conflicting; plain reads go on
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"LOCK TABLE {Row._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+                while len(taken) < limit and (message := queue.get(no_ack=False)) is not None:
+                    Row.objects.get_or_create(**_row_fields(RawMessage.of(message)))
+                    taken.append(message)
+            for message in taken:  # only once their rows are committed
+                message.ack()
+            channel.close()
+        return len(taken)
+
+    def _rows(self) -> QuerySet[DeadLetterRow]:
+        from common.bus.models import DeadLetter as Row
+
+        return Row.objects.order_by("parked_at", "id")
+
+    def page(self, limit: int = 200, *, collect: bool = True) -> tuple[list[DeadLetterRow], int]:
+        """The first `limit` dead letters (oldest first) and how many there are."""
+        if collect:
+            self.collect()
+        rows = self._rows()
+        return list(rows[:limit]), rows.count()
 
     def depth(self) -> int:
-        with Connection(self.amqp_url) as conn:
-            _, count, _ = raw_channel(conn).queue_declare(queue=self.queue, passive=True)
-            return int(count)
+        """Dead letters in the table (what the relay has collected): no broker needed."""
+        return int(self._rows().count())
 
-    def peek(self, limit: int = 200) -> list[DeadLetter]:
+    def peek(self, limit: int = 200) -> list[DeadLetterRow]:
         return self.page(limit)[0]
 
-    def find(self, ids: Iterable[str]) -> list[DeadLetter]:
-        wanted = list(ids)
-        with self._taken(None) as (_, taken):
-            letters = [describe(RawMessage.of(m)) for m in taken]
-        return [d for d in letters if any(d.id.startswith(w) for w in wanted)]
+    def find(self, ids: Iterable[str]) -> list[DeadLetterRow]:
+        """The dead letters whose id starts with one of `ids`."""
+        from django.db.models import Q
 
-    def replay(self, ids: Iterable[str] | None) -> list[DeadLetter]:
+        self.collect()
+        wanted = Q()
+        for ident in ids:
+            wanted |= Q(id__startswith=ident)
+        return list(self._rows().filter(wanted)) if wanted else []
+
+    def replay(self, ids: Iterable[str] | None) -> list[DeadLetterRow]:
         """Send the chosen dead letters (None = all) back to this service's queue only, same event
-        id; each is acked off the dead-letter queue once its copy is confirmed."""
-        wanted = None if ids is None else list(ids)
+        id; each row is deleted once its copy is confirmed (a replay cut short between the two is
+        replayed again, and the inbox skips what was applied)."""
+        if ids is None:
+            self.collect()
+            letters = list(self._rows())
+        else:
+            letters = self.find(ids)
         replayed = []
-        with self._taken(None) as (conn, taken):
-            producer = Producer(conn.default_channel)
-            for message in taken:
-                raw = RawMessage.of(message)
-                letter = describe(raw)
-                if wanted is not None and not any(letter.id.startswith(w) for w in wanted):
-                    continue
+        with confirmed_producer(self.amqp_url) as producer:
+            for row in letters:
                 headers = {
                     k: v
-                    for k, v in raw.headers.items()
+                    for k, v in row.headers.items()
                     if k not in FAILURE_HEADERS and k not in BROKER_HEADERS
                 }
                 headers.update({"retries": 0, H_REPLAYED: now_iso()})
+                raw = RawMessage(
+                    body=bytes(row.body),
+                    headers=headers,
+                    properties={
+                        **row.properties,
+                        "content_type": row.content_type,
+                        "content_encoding": row.content_encoding,
+                    },
+                    routing_key=row.routing_key,
+                )
                 publish_copy(
                     producer,
                     raw,
@@ -370,19 +437,35 @@ class DeadLetterQueue:
                     routing_key=topology.retry_routing_key(self.service),
                     headers=headers,
                 )
-                message.ack()
-                replayed.append(letter)
+                self._rows().filter(pk=row.pk).delete()
+                replayed.append(row)
         return replayed
 
     def purge(self, ids: Iterable[str] | None) -> int:
         if ids is None:
-            with Connection(self.amqp_url) as conn:
-                return int(raw_channel(conn).queue_purge(self.queue) or 0)
-        wanted = list(ids)
-        count = 0
-        with self._taken(None) as (_, taken):
-            for message in taken:
-                if any(describe(RawMessage.of(message)).id.startswith(w) for w in wanted):
-                    message.ack()
-                    count += 1
-        return count
+            self.collect()
+            deleted, _ = self._rows().delete()
+            return int(deleted)
+        deleted, _ = self._rows().filter(pk__in=[row.pk for row in self.find(ids)]).delete()
+        return int(deleted)
+
+
+class Collector:
+    """The relay's housekeeping: collect the service's dead letters every `every` seconds. While
+    the broker is away it says so once per attempt, without a traceback, and tries again."""
+
+    def __init__(self, amqp_url: str, service: str, every: float = 5.0) -> None:
+        self.queue = DeadLetterQueue(amqp_url, service)
+        self.every = every
+        self._last = -every
+
+    def __call__(self) -> int:
+        now = monotonic()
+        if now - self._last < self.every:
+            return 0
+        self._last = now
+        try:
+            return self.queue.collect(limit=1000)
+        except (OSError, OperationalError, AMQPError) as exc:
+            log.warning("relay: cannot collect dead letters from %s now: %s", self.queue.queue, exc)
+            return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -74,13 +76,40 @@ class InboxMessage(models.Model):
 
 
 class DeadLetter(models.Model):
-    """No table: gives the dead-letter queue (which lives in RabbitMQ) a page and permissions in
-    the admin."""
+    """A parked message, moved here from `<svc>.events.dlq` by the relay's housekeeping (and by
+    each dead-letter tool before it reads): listing it is a query, not a read of the queue that takes
+    every message unacked, hides them from other readers and raises their delivery counts."""
+
+    id = models.CharField(max_length=64, primary_key=True, help_text="The dead-letter id.")
+    parked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    event_type = models.CharField(max_length=200, blank=True)
+    event_id = models.CharField(max_length=200, blank=True, db_index=True)
+    kind = models.CharField(max_length=64)
+    reason = models.TextField(blank=True)
+    exception_type = models.CharField(max_length=300, blank=True)
+    traceback = models.TextField(blank=True)
+    attempts = models.IntegerField(null=True, blank=True)
+    service = models.CharField(max_length=64, blank=True)
+    first_failure_at = models.CharField(max_length=64, blank=True)
+    last_failure_at = models.CharField(max_length=64, blank=True)
+    routing_key = models.CharField(max_length=300, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    content_encoding = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField()
+    headers = models.JSONField(default=dict, help_text="The message's headers, as parked.")
+    properties = models.JSONField(default=dict, help_text="Its AMQP properties but the headers.")
 
     class Meta:
-        managed = False
         verbose_name = "dead letter"
         default_permissions = ("view", "change")
 
     def __str__(self) -> str:
-        return "dead letter"
+        return f"dead letter {self.id} ({self.event_type or 'no type'})"
+
+    @property
+    def body_text(self) -> str:
+        body = bytes(self.body)
+        try:
+            return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        except ValueError:
+            return repr(body[:2000])

@@ -68,7 +68,10 @@ STATE_GAUGES: dict[str, tuple[str, str | None]] = {
         "oldest_pending_age_seconds",
     ),
     "suite_outbox_failed": ("Events that failed to publish for good (see the admin).", "failed"),
-    "suite_dead_letter_queue_depth": ("Messages waiting in the dead-letter queue.", None),
+    "suite_dead_letter_queue_depth": (
+        "Dead letters parked (collected from the dead-letter queue by the relay every few seconds).",
+        None,
+    ),
 }
 
 
@@ -93,7 +96,7 @@ class BusStateCollector(Collector):
             field = STATE_GAUGES[gauge.name][1]
             if field is not None:
                 gauge.add_metric([self.service], getattr(state, field))
-            else:  # no broker: no sample, rather than a failed scrape
+            else:  # no table yet (not migrated): no sample, rather than a failed scrape
                 with contextlib.suppress(Exception):
                     gauge.add_metric([self.service], DeadLetterQueue(self.amqp_url, self.service).depth())
             yield gauge

@@ -8,6 +8,7 @@ records or retries it, so the history holds exactly what was committed.
 
 from __future__ import annotations
 
+import http.client
 import random
 import threading
 import uuid
@@ -46,8 +47,8 @@ class Customer:
     def _call(self, method: str, service: str, path: str, body: Any = None, token: str | None = None) -> Any:
         try:
             return self.suite.call(method, service, path, body, token=token)
-        except OSError as exc:  # refused, reset, timed out: the outcome is unknown
-            raise Unknown(str(exc)) from exc
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, cut off mid-answer
+            raise Unknown(f"{type(exc).__name__}: {exc}") from exc  # (IncompleteRead): unknown outcome
 
     def _until(self, step: Callable[[], bool], what: str) -> None:
         """Run `step` until it says done; a lost answer or a 5xx is tried again (after checking)."""

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from common.contracts import Envelope, OrderLine, OrderPlaced
 from tests.e2e.conftest import FLOWER_LOGIN
 from tests.support.polling import wait_for
+from tests.support.processes import wait_log
 from tests.support.suite import SERVICES, Suite
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -43,7 +44,10 @@ def browser() -> Iterator[Browser]:
 def test_flower_shows_every_services_workers_and_a_handled_user_created(
     locked: Suite, browser: Browser
 ) -> None:
-    # given a sign-up handled by both consumers
+    # given a sign-up handled by both consumers once Flower has turned their task events on (it
+    # does so a few seconds after it starts; what a worker handled before, Flower never hears of)
+    for service in ("orders", "notifications"):
+        wait_log(locked.processes[f"{service}-worker"], "enabled by remote", timeout=60)
     locked.sign_up("flower")
     flower = f"http://127.0.0.1:{locked.ports['flower']}"
 

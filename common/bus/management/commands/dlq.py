@@ -1,6 +1,7 @@
 """`manage.py <svc> dlq list | show ID | replay (ID… | --all) | purge [ID…] [--noinput]`.
 
-IDs are dead-letter ids as `list` prints them; any unique prefix will do.
+IDs are dead-letter ids as `list` prints them; any unique prefix will do. Each first collects what
+waits in `<svc>.events.dlq` into the service's dead-letter table, then works on the table.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
 from common.bus.broker import redacted
-from common.bus.deadletters import DeadLetter, DeadLetterQueue
+from common.bus.deadletters import DeadLetterQueue
+from common.bus.models import DeadLetter
 
 
 class Command(BaseCommand):

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.backends.signals import connection_created
 from django.utils.module_loading import import_string
 
+from common.bus import deadletters
 from common.bus.amqp_publisher import BrokerUnavailable
 from common.bus.relay import Relay, RelayConfig, relaxed_commits
 from common.observability.http import serve
@@ -50,7 +51,10 @@ class Command(BaseCommand):
                 inbox_retention=timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS),
                 lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
                 linger=settings.BUS_RELAY_LINGER_MS / 1000,
-                housekeeping=tuple(import_string(path) for path in settings.BUS_HOUSEKEEPING),
+                housekeeping=(
+                    deadletters.Collector(settings.AMQP_URL, settings.SERVICE_NAME),
+                    *(import_string(path) for path in settings.BUS_HOUSEKEEPING),
+                ),
             ),
             stop=stop,
         )
