@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Min, QuerySet, Value
-from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Now
+from django.db.models import DateTimeField, Min, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from common.bus.models import OutboxMessage
@@ -51,9 +50,10 @@ def db_later(connection: BaseDatabaseWrapper, seconds: float) -> str:
     return f"(statement_timestamp() + interval '{float(seconds):.3f} seconds')"
 
 
-def lease_end(seconds: float) -> CombinedExpression:
-    """The same, as an ORM expression (for a row written under a lease)."""
-    return Now() + Value(timedelta(seconds=seconds))
+def lease_end(connection: BaseDatabaseWrapper, seconds: float) -> RawSQL:
+    """The same, for a row written under a lease. Raw SQL: an ORM expression (`Now() + Value(...)`)
+    is compiled anew for every row, which cost the committing process more CPU than the insert."""
+    return RawSQL(db_later(connection, seconds), (), output_field=DateTimeField())  # noqa: S611 - no input
 
 
 MARK_PUBLISHED = """

@@ -8,7 +8,7 @@ after the commit (`common.bus.dispatch`, when BUS_DISPATCH_ON_COMMIT is on), or 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from common.bus import dispatch, outbox
 from common.bus.models import OutboxMessage
@@ -50,7 +50,9 @@ def publish(
         causation_id=envelope.causation_id,
         envelope=envelope_json,
         created_at=envelope.occurred_at,
-        claimed_until=outbox.lease_end(settings.BUS_RELAY_LEASE_SECONDS) if dispatcher else None,
+        claimed_until=(
+            outbox.lease_end(connections[using], settings.BUS_RELAY_LEASE_SECONDS) if dispatcher else None
+        ),
         claimed_by=dispatcher.owner if dispatcher else "",
     )
     if dispatcher is not None:
