@@ -213,12 +213,8 @@ def schedule_retry(
     )
 
 
-def redeliver_after_crash(producer: Producer, service: str, raw: RawMessage, *, crashes: int) -> None:
-    """Publish (confirmed) a copy counting the crashes straight back to this service's queue. A
-    requeue would do the same without the count, and the broker's own count also grows on every
-    return of a message never started, so it cannot tell a poison message from an unlucky one."""
-    headers = {k: v for k, v in raw.headers.items() if k not in BROKER_HEADERS}
-    headers[H_CRASHES] = crashes
+def send_back(producer: Producer, service: str, raw: RawMessage, headers: dict[str, Any]) -> None:
+    """Publish a copy with `headers` to this service's queue only, at once (its own retry key)."""
     publish_copy(
         producer,
         raw,
@@ -226,6 +222,15 @@ def redeliver_after_crash(producer: Producer, service: str, raw: RawMessage, *, 
         routing_key=topology.retry_routing_key(service),
         headers=headers,
     )
+
+
+def redeliver_after_crash(producer: Producer, service: str, raw: RawMessage, *, crashes: int) -> None:
+    """Publish (confirmed) a copy counting the crashes straight back to this service's queue. A
+    requeue would do the same without the count, and the broker's own count also grows on every
+    return of a message never started, so it cannot tell a poison message from an unlucky one."""
+    headers = {k: v for k, v in raw.headers.items() if k not in BROKER_HEADERS}
+    headers[H_CRASHES] = crashes
+    send_back(producer, service, raw, headers)
 
 
 # --- the operator's view --------------------------------------------------------------------------
@@ -246,13 +251,6 @@ class DeadLetter:
     body: bytes
     headers: dict[str, Any] = field(repr=False)
     content_type: str = ""
-
-    @property
-    def body_text(self) -> str:
-        try:
-            return json.dumps(json.loads(self.body), indent=2, ensure_ascii=False)
-        except ValueError:
-            return repr(self.body[:2000])
 
 
 def describe(raw: RawMessage) -> DeadLetter:
@@ -339,9 +337,9 @@ class DeadLetterQueue:
     """The dead letters of one service: collected from `<svc>.events.dlq` into the service's
     `DeadLetter` table, then listed, replayed and purged there.
 
-    Collecting takes one message at a time, writes its row, then acks it: a message is either in the
-    queue or in the table (at worst in both for a moment, and the row's id makes a second copy a
-    no-op). The relay collects every few seconds; each tool collects first, so it sees everything
+    Collecting writes a row per message and acks the messages once the rows are committed: a message
+    is in the queue or in the table (at worst in both for a moment, and the row's id makes a second
+    copy a no-op). The relay collects every few seconds; each tool collects first, so it sees everything
     parked until then.
     """
 
@@ -430,13 +428,7 @@ class DeadLetterQueue:
                     },
                     routing_key=row.routing_key,
                 )
-                publish_copy(
-                    producer,
-                    raw,
-                    exchange=topology.EVENTS_EXCHANGE.name,
-                    routing_key=topology.retry_routing_key(self.service),
-                    headers=headers,
-                )
+                send_back(producer, self.service, raw, headers)
                 self._rows().filter(pk=row.pk).delete()
                 replayed.append(row)
         return replayed
