@@ -23,16 +23,15 @@ import contextlib
 import logging
 import os
 import queue
-import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
 
-from common.bus import outbox
+from common.bus import outbox, signals
 from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.wire import TaskMessage
 from common.observability import metrics
@@ -65,7 +64,6 @@ class Dispatcher:
         )
         self._queue: queue.Queue[Committed | None] = queue.Queue()
         self._paused_until = 0.0
-        self._before_publish = _fault_hook()
         self._thread = threading.Thread(target=self._run, name="bus-dispatch", daemon=True)
         self._thread.start()
 
@@ -113,7 +111,7 @@ class Dispatcher:
         return batch, True
 
     def _dispatch(self, batch: list[Committed]) -> None:
-        self._before_publish()
+        signals.before_publish.send(signals.DISPATCHER, count=len(batch))
         try:
             outcome = self._publish([item.message for item in batch])
         except (BrokerUnavailable, PublishRefused) as exc:
@@ -165,18 +163,6 @@ def _by_alias(items: Iterable[Committed]) -> dict[str, list[int]]:
     for item in items:
         grouped.setdefault(item.using, []).append(item.row_id)
     return grouped
-
-
-def _fault_hook() -> Callable[[], None]:
-    """Test-only fault injection (APP_ENV=test). `dispatch-kill-before-publish`: the process dies by
-    SIGKILL after the commit, before it publishes (a relay must publish the row all the same).
-    `dispatch-slow`: it publishes 2 s late (a process that exits meanwhile must publish first)."""
-    fault = os.environ.get("SUITE_FAULT") if os.environ.get("APP_ENV") == "test" else None
-    if fault == "dispatch-kill-before-publish":
-        return lambda: os.kill(os.getpid(), signal.SIGKILL)
-    if fault == "dispatch-slow":
-        return lambda: time.sleep(2)
-    return lambda: None
 
 
 _dispatcher: tuple[int, Dispatcher] | None = None

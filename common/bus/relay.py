@@ -18,7 +18,6 @@ import gc
 import logging
 import os
 import queue
-import signal
 import threading
 import time
 import uuid
@@ -32,7 +31,7 @@ from uuid import UUID
 
 from django.db import DatabaseError, close_old_connections, connection
 
-from common.bus import inbox, outbox
+from common.bus import inbox, outbox, signals
 from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.models import OutboxMessage
 from common.bus.wire import TaskMessage, task_message
@@ -153,7 +152,6 @@ class Relay:
         self._lingered = False  # the last pause was a linger
         self._last_prune = 0.0
         self._last_housekeeping = 0.0
-        self._after_publish: Callable[[int], None] = _fault_hook()
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -249,6 +247,7 @@ class Relay:
                 # read the next batch on another connection while this one is sent and confirmed
                 # (without a backlog there is nothing to read ahead)
                 self._prefetched = self._claimer.submit(self._claim_on_own_connection, self.config.batch_size)
+            signals.before_publish.send(signals.RELAY, count=len(rows))
             try:
                 sent = self.publisher.send([self._message(row) for row in rows])
             except PublishRefused as exc:
@@ -311,7 +310,7 @@ class Relay:
             self._release(rows)
             self._abandon_flights()
             raise
-        self._after_publish(len(outcome.confirmed))
+        signals.after_confirm.send(signals.RELAY, confirmed=len(outcome.confirmed))
         if self._recorder is not None:
             self._recorder.put(rows, outcome)
         else:
@@ -586,16 +585,3 @@ class Waker:
             with contextlib.suppress(Exception):  # it may already be broken
                 self._listener.close()
             self._listener = None
-
-
-def _fault_hook() -> Callable[[int], None]:
-    """Test-only fault injection (APP_ENV=test): die by SIGKILL right after a batch is confirmed,
-    before it is marked published: the 'blowing up just after dispatch' case."""
-    if os.environ.get("APP_ENV") != "test" or os.environ.get("SUITE_FAULT") != "relay-kill-after-publish":
-        return lambda confirmed: None
-
-    def die(confirmed: int) -> None:
-        if confirmed:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return die

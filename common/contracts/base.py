@@ -86,13 +86,6 @@ def versions_of(event_type: str) -> list[int]:
     return sorted(v for t, v in _contracts if t == event_type)
 
 
-def latest(event_type: str) -> type[Contract]:
-    known = versions_of(event_type)
-    if not known:
-        raise UnknownEventType(f"unknown event type {event_type!r}")
-    return _contracts[(event_type, known[-1])]
-
-
 def upcast(event_type: str, data: Data, *, from_version: int, to_version: int) -> Data:
     """Data of `from_version` as `to_version` through the registered upcasters (one per step)."""
     if from_version > to_version:
@@ -110,7 +103,3 @@ def upcast(event_type: str, data: Data, *, from_version: int, to_version: int) -
 
 def registered() -> dict[tuple[str, int], type[Contract]]:
     return dict(sorted(_contracts.items()))
-
-
-def upcasters() -> dict[tuple[str, int], Upcaster]:
-    return dict(_upcasters)

@@ -18,6 +18,13 @@ from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+FAULTS = Path(__file__).resolve().parent / "faults"
+
+
+def with_fault(fault: str) -> dict[str, str]:
+    """The environment of a process that injects `fault` (see tests/support/faults/sitecustomize.py)."""
+    path = os.pathsep.join(p for p in (str(FAULTS), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {"SUITE_FAULT": fault, "PYTHONPATH": path}
 
 
 @cache

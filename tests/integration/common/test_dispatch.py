@@ -20,7 +20,7 @@ from common.bus.publisher import publish
 from common.contracts import UserCreated
 from tests.integration.common.test_relay_faults import Spawn, through
 from tests.support.polling import wait_for
-from tests.support.processes import wait_log
+from tests.support.processes import wait_log, with_fault
 from tests.support.proxy import TcpProxy
 from tests.support.tap import EventTap
 
@@ -130,7 +130,7 @@ def test_a_process_killed_before_it_dispatched_leaves_the_event_to_a_relay(
         code,
         name="victim",
         BUS_DISPATCH_ON_COMMIT="1",
-        SUITE_FAULT="dispatch-kill-before-publish",
+        **with_fault("dispatch-kill-before-publish"),
         **lease,
     )
     assert victim.popen is not None

@@ -19,7 +19,7 @@ from common.bus.models import OutboxMessage
 from common.bus.publisher import publish
 from common.contracts import UserCreated
 from tests.support.polling import wait_for
-from tests.support.processes import Process, wait_log
+from tests.support.processes import Process, wait_log, with_fault
 from tests.support.proxy import TcpProxy
 from tests.support.tap import EventTap
 
@@ -116,7 +116,7 @@ def test_a_relay_killed_mid_batch_loses_nothing(spawn: Spawn, tap: EventTap) -> 
     ids = commit_events(300, aggregates=300, per_transaction=50)
     lease = {"BUS_RELAY_LEASE_SECONDS": "13", "BUS_RELAY_CONFIRM_TIMEOUT": "1"}  # a quick take-over
     victim = spawn(
-        "relay", "--batch-size", "50", name="victim", SUITE_FAULT="relay-kill-after-publish", **lease
+        "relay", "--batch-size", "50", name="victim", **with_fault("relay-kill-after-publish"), **lease
     )
     assert victim.popen is not None
     assert victim.popen.wait(60) == -signal.SIGKILL

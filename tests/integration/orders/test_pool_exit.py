@@ -19,7 +19,7 @@ from orders_svc.orders import services
 from orders_svc.orders.handlers import on_user_created
 from tests.integration.conftest import database_url_of_this_session
 from tests.support.polling import wait_for
-from tests.support.processes import BIN, Process, free_port, wait_log
+from tests.support.processes import BIN, Process, free_port, wait_log, with_fault
 from tests.support.tap import EventTap
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +76,7 @@ def test_a_pool_process_that_exits_publishes_what_it_queued_first(
             os.environ,
             ORDERS_DATABASE_URL=database_url_of_this_session(),
             WORKER_HTTP_PORT=str(free_port()),
-            SUITE_FAULT="dispatch-slow",
+            **with_fault("dispatch-slow"),
         ),
         tmp_path / "worker.log",
     ).start()
