@@ -6,10 +6,10 @@ before it reaches the broker, and on a busy host each adds its own scheduling de
 doubled the latency of plain Celery's `send_task` after commit (docs/performance.md). Publishing from
 the committing process removes the hop and keeps every guarantee: the row is written in the
 caller's transaction as before, under a lease (`claimed_until`) that keeps relays away while this
-process publishes it. Confirmed rows are marked published. A row this process fails to publish is
-released to the relays at once; one it never gets to (the process died, say) waits out its lease and
-a relay publishes it then. A row published here and again by a relay (the mark was lost) is a
-duplicate the consumers' inbox drops.
+process publishes it. What the broker answers is written as a relay writes it (`outbox.settle`);
+a row this process cannot publish (the broker is away) is released to the relays at once; one it
+never gets to (the process died, say) waits out its lease and a relay publishes it then. A row
+published here and again by a relay (the mark was lost) is a duplicate the consumers' inbox drops.
 
 One thread per process (created on first use, again after a fork) with its own broker connection
 and database connection: commits only queue work for it, and what queues while it waits for the
@@ -119,14 +119,7 @@ class Dispatcher:
             log.warning("dispatch: %s; %d event(s) left to the relay", exc, len(batch))
             self._release(batch)
             return
-        confirmed = set(outcome.confirmed)
-        done: list[Committed] = []
-        left: list[Committed] = []  # unroutable or nacked: the relay's rules decide their fate
-        for item in batch:
-            (done if item.message.properties["message_id"] in confirmed else left).append(item)
-        if left:
-            self._release(left)
-        self._mark(done)
+        self._settle(batch, outcome)
 
     def _publish(self, messages: list[TaskMessage]) -> BatchOutcome:
         """Send and wait for the confirms; once more on a fresh connection if the kept one had gone
@@ -136,13 +129,18 @@ class Dispatcher:
         except BrokerUnavailable:
             return self.publisher.publish(messages)
 
-    def _mark(self, done: list[Committed]) -> None:
-        for using, ids in _by_alias(done).items():
+    def _settle(self, batch: list[Committed], outcome: BatchOutcome) -> None:
+        by_alias: dict[str, dict[str, int]] = {}
+        for item in batch:
+            by_alias.setdefault(item.using, {})[item.message.properties["message_id"]] = item.row_id
+        for using, row_ids in by_alias.items():
             try:
-                outbox.mark_published(ids, owner=self.owner, using=using)
+                outbox.settle(outcome, row_ids, owner=self.owner, using=using)
             except DatabaseError as exc:  # the lease runs out: published again, deduplicated
-                log.warning("dispatch: could not mark %d published row(s): %s", len(ids), exc)
+                log.warning("dispatch: could not mark %d published row(s): %s", len(row_ids), exc)
                 connections[using].close()
+        confirmed = set(outcome.confirmed)
+        done = [item for item in batch if item.message.properties["message_id"] in confirmed]
         metrics.count_published(self.service, (item.event_type for item in done))
         if log.isEnabledFor(logging.DEBUG):
             for item in done:

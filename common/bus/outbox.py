@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,8 +12,10 @@ from django.db.models import DateTimeField, Min, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from common.bus.amqp_publisher import BatchOutcome
 from common.bus.models import OutboxMessage
 
+log = logging.getLogger("common.bus.outbox")
 Status = OutboxMessage.Status
 
 
@@ -81,9 +84,41 @@ def held_by(owner: str, ids: list[int], using: str = DEFAULT_DB_ALIAS) -> QueryS
     return OutboxMessage.objects.using(using).filter(id__in=ids, claimed_by=owner, status=Status.PENDING)
 
 
-def release(ids: list[int], *, owner: str, using: str = DEFAULT_DB_ALIAS) -> None:
+def release(ids: list[int], *, owner: str, using: str = DEFAULT_DB_ALIAS, reason: str = "") -> None:
     """Back in line for the next relay at once (their publication failed or was abandoned)."""
-    held_by(owner, ids, using).update(claimed_until=None, claimed_by="")
+    held_by(owner, ids, using).update(
+        claimed_until=None, claimed_by="", **({"last_error": reason} if reason else {})
+    )
+
+
+def fail(ids: list[int], reason: str, *, owner: str, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Out of line until an operator retries them (`manage.py <svc> outbox retry`), with the reason."""
+    log.error("outbox row(s) %s failed: %s", ids, reason)
+    held_by(owner, ids, using).update(
+        status=Status.FAILED, last_error=reason[:2000], claimed_until=None, claimed_by=""
+    )
+
+
+def settle(
+    outcome: BatchOutcome, row_ids: dict[str, int], *, owner: str, using: str = DEFAULT_DB_ALIAS
+) -> None:
+    """What the broker said of a batch, written to its rows in `using` (`row_ids`: event id -> row
+    id), whoever published it: confirmed rows are marked published, unroutable ones fail with the
+    reason (no queue is bound for them: publishing again changes nothing), nacked ones go back in
+    line."""
+    confirmed = [row_ids[e] for e in outcome.confirmed if e in row_ids]
+    if confirmed:
+        mark_published(confirmed, owner=owner, using=using)
+    failures: dict[str, list[int]] = {}
+    for event_id, reason in outcome.unroutable.items():
+        if event_id in row_ids:
+            failures.setdefault(reason, []).append(row_ids[event_id])
+    for reason, ids in failures.items():
+        fail(ids, reason, owner=owner, using=using)
+    nacked = [row_ids[e] for e in outcome.nacked if e in row_ids]
+    if nacked:
+        log.warning("broker nacked %d message(s); they stay pending", len(nacked))
+        release(nacked, owner=owner, using=using, reason="nacked by the broker; will retry")
 
 
 def prune(*, older_than: timedelta, chunk: int = 5000) -> int:

@@ -314,7 +314,7 @@ class Relay:
         if self._recorder is not None:
             self._recorder.put(rows, outcome)
         else:
-            self._record(rows, outcome.confirmed, outcome.unroutable, outcome.nacked)
+            self._record(rows, outcome)
         self._recovered()
         if outcome.nacked:
             self._sleep(self._next_backoff())
@@ -325,7 +325,7 @@ class Relay:
         refusal of a row sent alone arrives while its confirm is awaited, not while it is sent)."""
         in_flight = self._abandon_flights()
         if len(rows) == 1 and not in_flight:
-            self._fail([rows[0].id], f"refused by the broker: {exc}")
+            outbox.fail([rows[0].id], f"refused by the broker: {exc}", owner=self.owner)
             return
         self._release(rows)
         log.warning("relay: broker refused a batch (%s); retrying row by row", exc)
@@ -390,45 +390,22 @@ class Relay:
             origin=self.config.service,
         )
 
-    def _record(
-        self,
-        rows: list[Pending],
-        confirmed: list[str],
-        unroutable: dict[str, str],
-        nacked: list[str],
-    ) -> None:
+    def _record(self, rows: list[Pending], outcome: BatchOutcome) -> None:
         rows_by_event = {row.event_id: row for row in rows}
-        by_event = {event_id: row.id for event_id, row in rows_by_event.items()}
-        if confirmed:
-            outbox.mark_published([by_event[e] for e in confirmed], owner=self.owner)
-            self.published_total += len(confirmed)
-            metrics.count_published(self.config.service, (rows_by_event[e].event_type for e in confirmed))
-            if log.isEnabledFor(logging.DEBUG):
-                for event_id in confirmed:
-                    row = rows_by_event[event_id]
-                    with in_flight(
-                        correlation=UUID(row.correlation_id),
-                        causation=UUID(row.causation_id) if row.causation_id else None,
-                        event=UUID(row.event_id),
-                        kind=row.event_type,
-                    ):
-                        log.debug("published %s %s", row.event_type, row.event_id)
-        failures: dict[str, list[int]] = {}
-        for event_id, reason in unroutable.items():
-            failures.setdefault(reason, []).append(by_event[event_id])
-        for reason, ids in failures.items():
-            self._fail(ids, reason)
-        if nacked:
-            log.warning("relay: broker nacked %d message(s); they stay pending", len(nacked))
-            outbox.held_by(self.owner, [by_event[e] for e in nacked]).update(
-                last_error="nacked by the broker; will retry", claimed_until=None, claimed_by=""
-            )
-
-    def _fail(self, ids: list[int], reason: str) -> None:
-        log.error("relay: outbox row(s) %s failed: %s", ids, reason)
-        outbox.held_by(self.owner, ids).update(
-            status=Status.FAILED, last_error=reason[:2000], claimed_until=None, claimed_by=""
-        )
+        outbox.settle(outcome, {e: row.id for e, row in rows_by_event.items()}, owner=self.owner)
+        confirmed = outcome.confirmed
+        self.published_total += len(confirmed)
+        metrics.count_published(self.config.service, (rows_by_event[e].event_type for e in confirmed))
+        if log.isEnabledFor(logging.DEBUG):
+            for event_id in confirmed:
+                row = rows_by_event[event_id]
+                with in_flight(
+                    correlation=UUID(row.correlation_id),
+                    causation=UUID(row.causation_id) if row.causation_id else None,
+                    event=UUID(row.event_id),
+                    kind=row.event_type,
+                ):
+                    log.debug("published %s %s", row.event_type, row.event_id)
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
@@ -529,7 +506,7 @@ class Recorder:
             while (item := self.queue.get()) is not None:
                 rows, outcome = item
                 try:
-                    self.relay._record(rows, outcome.confirmed, outcome.unroutable, outcome.nacked)
+                    self.relay._record(rows, outcome)
                 except DatabaseError as exc:  # the lease runs out: published again, deduplicated
                     log.warning("relay: could not mark %d published row(s): %s", len(rows), exc)
                     close_old_connections()

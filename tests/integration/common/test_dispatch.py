@@ -146,3 +146,22 @@ def test_a_process_killed_before_it_dispatched_leaves_the_event_to_a_relay(
     [received] = tap.wait_for(1, timeout=30)
     assert received["envelope"]["id"] == str(killed.event_id)
     wait_for(lambda: row(str(killed.event_id)).status == Status.PUBLISHED, what="the relay to mark it")
+
+
+def test_an_unroutable_dispatched_event_is_marked_failed_with_the_reason(dispatching: None) -> None:
+    # given an event type no queue is bound for (a contract no consumer has: it is not registered)
+    class NobodyListens(UserCreated):
+        pass
+
+    NobodyListens.event_type = f"test.nobody_listens_{uuid.uuid4().hex[:8]}"
+
+    # when one commits and its process dispatches it
+    with transaction.atomic():
+        event = NobodyListens(user_id=uuid.uuid4(), email="n@example.com", first_name="N", last_name="L")
+        event_id = str(publish(event, aggregate_id="nobody", aggregate_version=1).id)
+
+    # then its row failed with the broker's reason, as a relay would have marked it, for an operator
+    wait_for(lambda: row(event_id).status == Status.FAILED, what="the row to be marked failed")
+    failed = row(event_id)
+    assert "unroutable" in failed.last_error and NobodyListens.event_type in failed.last_error
+    assert failed.claimed_until is None and failed.claimed_by == ""
