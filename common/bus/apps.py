@@ -6,3 +6,14 @@ class BusConfig(AppConfig):
     label = "bus"
     verbose_name = "Event bus"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """The bus's metrics and its readiness check (the broker), in the process's own."""
+        from django.conf import settings
+
+        from common.bus import metrics
+        from common.bus.broker import unreachable_reason
+        from common.observability import readiness
+
+        metrics.register(settings.SERVICE_NAME, settings.AMQP_URL)
+        readiness.add_check("broker", lambda: unreachable_reason(settings.AMQP_URL, timeout=2))

@@ -30,9 +30,9 @@ from celery.worker.strategy import default
 from django import db
 from kombu.serialization import loads, prepare_accept_content
 
+from common.bus import metrics
 from common.bus.consumer import Parsed, dispatch_batch, parse
 from common.bus.deadletters import H_CRASHES as CRASHES
-from common.observability import metrics
 
 log = logging.getLogger("common.bus.worker")
 

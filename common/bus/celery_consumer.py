@@ -16,8 +16,7 @@ from celery.worker.consumer import Consumer
 from kombu.exceptions import ContentDisallowed
 from vine import promise
 
-from common.bus import deadletters, topology
-from common.observability import metrics
+from common.bus import deadletters, metrics, topology
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.worker")

@@ -16,9 +16,8 @@ from celery.exceptions import Terminated, WorkerLostError
 from celery.worker import state
 from celery.worker.request import Request, task_ready  # type: ignore[attr-defined]
 
-from common.bus import deadletters
+from common.bus import deadletters, metrics
 from common.bus.failures import Park, RetryLater
-from common.observability import metrics
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.worker")

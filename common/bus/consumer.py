@@ -15,11 +15,10 @@ from typing import Any
 from django.db import transaction
 from pydantic import ValidationError
 
-from common.bus import inbox
+from common.bus import inbox, metrics
 from common.bus.handlers import HandlerRegistry, Subscription
 from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion, upcast
 from common.contracts.envelope import Envelope
-from common.observability import metrics
 from common.observability.context import in_flight
 
 log = logging.getLogger(__name__)

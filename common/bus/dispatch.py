@@ -31,10 +31,9 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
 
-from common.bus import outbox, signals
+from common.bus import metrics, outbox, signals
 from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.wire import TaskMessage
-from common.observability import metrics
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.dispatch")

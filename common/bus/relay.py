@@ -31,11 +31,10 @@ from uuid import UUID
 
 from django.db import DatabaseError, close_old_connections, connection
 
-from common.bus import inbox, outbox, signals
+from common.bus import inbox, metrics, outbox, signals
 from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.models import OutboxMessage
 from common.bus.wire import TaskMessage, task_message
-from common.observability import metrics
 from common.observability.context import in_flight
 
 log = logging.getLogger("common.bus.relay")

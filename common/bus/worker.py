@@ -100,7 +100,7 @@ def create_worker_app(service: str) -> Celery:
 
     for event_type in registry.event_types():
         register_event_task(app, registry, event_type)
-    _serve_health_and_metrics(service, settings.AMQP_URL, settings.WORKER_HTTP_PORT)
+    _serve_health_and_metrics(settings.WORKER_HTTP_PORT)
     return app
 
 
@@ -135,7 +135,7 @@ def _metrics_directory(service: str) -> None:
 _consumer: dict[str, bool] = {"connected": False}
 
 
-def _serve_health_and_metrics(service: str, amqp_url: str, port: int) -> None:
+def _serve_health_and_metrics(port: int) -> None:
     if not port:
         return
 
@@ -151,9 +151,9 @@ def _serve_health_and_metrics(service: str, amqp_url: str, port: int) -> None:
         return None
 
     def start(**_: Any) -> None:
+        from common.observability import metrics
         from common.observability.http import serve
-        from common.observability.metrics import registry_for
 
-        serve(port, registry_for(service, amqp_url, counters=True), ready)
+        serve(port, metrics.registry(counters=True), ready)
 
     signals.worker_ready.connect(start, weak=False)

@@ -5,5 +5,5 @@ from common.observability import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("metrics", views.metrics, name="metrics"),
+    path("metrics", views.metrics_view, name="metrics"),
 ]

@@ -18,7 +18,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from common.observability import metrics
+from common.bus import metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -37,7 +37,7 @@ GRAFANA_BUILTIN_UIDS = {"-- Grafana --", "grafana"}
 
 
 def exported_metric_names() -> frozenset[str]:
-    """The metrics the suite exports, read from common.observability.metrics (the names Prometheus
+    """The metrics the suite exports, read from common.bus.metrics (the names Prometheus
     sees: counters with `_total`, histograms without their series suffixes)."""
     collectors = (*metrics.COUNTERS, metrics.BusStateCollector("any", "amqp://unused"))
     return frozenset(

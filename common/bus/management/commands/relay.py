@@ -19,9 +19,9 @@ from django.utils.module_loading import import_string
 from common.bus import deadletters
 from common.bus.amqp_publisher import BrokerUnavailable
 from common.bus.relay import Relay, RelayConfig, relaxed_commits
+from common.observability import metrics
 from common.observability.http import serve
 from common.observability.logging import set_role
-from common.observability.metrics import registry_for
 
 
 class Command(BaseCommand):
@@ -74,6 +74,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         if settings.RELAY_HTTP_PORT:
-            registry = registry_for(settings.SERVICE_NAME, settings.AMQP_URL, counters=True)
+            registry = metrics.registry(counters=True)
             serve(settings.RELAY_HTTP_PORT, registry, relay.not_ready)
         relay.run()
