@@ -33,7 +33,7 @@ topology: venv  ## declare every service's queues on RabbitMQ (migrating old one
 	  "(a message that keeps killing a worker is not parked by RabbitMQ); see docs/operations.md"
 
 run: venv  ## set up and run the whole suite in the foreground, restarting what dies (Ctrl-C stops it)
-	@$(PY) -m common.bus.broker
+	@$(PY) -m common.bus.amqp.connection
 	@$(MAKE) --no-print-directory migrate topology
 	@$(PY) -m common.ops.supervisor var/supervisord.conf
 	@echo "users :8001  orders :8002  notifications :8003  flower :5555  (a process that dies is restarted)"
@@ -64,7 +64,7 @@ lint: venv  ## ruff, mypy --strict, import-linter, the contract gate (also part 
 	@$(PY) -m tests.run static
 
 bench: venv  ## pipeline vs plain Celery vs raw AMQP, on the local RabbitMQ and PostgreSQL (a few minutes)
-	@$(PY) -m common.bus.broker
+	@$(PY) -m common.bus.amqp.connection
 	@$(PY) -m bench.run $(if $(REPEAT),--repeat $(REPEAT))
 
 superuser: migrate  ## create an admin for one service: make superuser SERVICE=orders

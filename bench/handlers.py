@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import connection
 
 from bench.contract import Pinged
-from common.bus.handlers import HandlerRegistry
+from common.bus import HandlerRegistry
 from common.contracts import Envelope
 
 registry = HandlerRegistry("notifications")

@@ -35,7 +35,7 @@ import amqp
 import psycopg
 from django.test import override_settings
 
-from common.bus.broker import raw_channel
+from common.bus.amqp.connection import raw_channel
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -276,7 +276,7 @@ def produce_pipeline(n: int, scheduled_at: float) -> None:
     from django.db import connection, transaction
 
     from bench.contract import Pinged
-    from common.bus.publisher import publish
+    from common.bus.outbox.publish import publish
 
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -443,7 +443,7 @@ def relay_alone(bench: Bench, sizes: Sizes, out: Measured) -> None:
     """Outbox rows (committed beforehand) to confirmed publications, in this process."""
     from django.conf import settings
 
-    from common.bus.relay import Relay, RelayConfig
+    from common.bus.outbox.relay import Relay, RelayConfig
 
     bench.reset()
     with relay_only():
@@ -463,7 +463,7 @@ def consumer_alone(bench: Bench, sizes: Sizes, out: Measured) -> None:
     """A full queue drained by one worker, as the suite runs it."""
     from kombu import Connection
 
-    from common.bus import topology
+    from common.bus.amqp import topology
 
     bench.reset()
     with Connection(bench.amqp_url) as conn:

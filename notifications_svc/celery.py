@@ -1,5 +1,5 @@
 """Celery app of the notifications service: `celery -A notifications_svc worker -Q notifications.events`."""
 
-from common.bus.worker import create_worker_app
+from common.bus import create_worker_app
 
 app = create_worker_app("notifications")

@@ -1,5 +1,5 @@
 """Celery app of the orders service: `celery -A orders_svc worker -Q orders.events`."""
 
-from common.bus.worker import create_worker_app
+from common.bus import create_worker_app
 
 app = create_worker_app("orders")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common.bus.broker import redacted
+from common.bus.amqp.connection import redacted
 
 KINDS = ("unit", "integration", "e2e", "reliability")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from common.auth.keygen import ensure_pair
-from common.bus.broker import redacted, unreachable_reason
+from common.bus.amqp.connection import redacted, unreachable_reason
 from tests.support import broker, databases
 
 ROOT = Path(__file__).resolve().parents[1]

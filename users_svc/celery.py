@@ -1,5 +1,5 @@
 """Celery app of the users service: `celery -A users_svc worker -Q users.events`."""
 
-from common.bus.worker import create_worker_app
+from common.bus import create_worker_app
 
 app = create_worker_app("users")

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 
 from common.admin import ReadOnlyAdmin
 from common.bus import outbox
-from common.bus.deadletters import DeadLetterQueue
+from common.bus.consume.deadletters import DeadLetterQueue
 from common.bus.models import DeadLetter, InboxMessage, OutboxMessage
 
 DEAD_LETTERS_SHOWN = 500  # per page view: the page says how many there are in all

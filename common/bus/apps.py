@@ -12,7 +12,7 @@ class BusConfig(AppConfig):
         from django.conf import settings
 
         from common.bus import metrics
-        from common.bus.broker import unreachable_reason
+        from common.bus.amqp.connection import unreachable_reason
         from common.observability import readiness
 
         metrics.register(settings.SERVICE_NAME, settings.AMQP_URL)

@@ -92,7 +92,7 @@ class BusStateCollector(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         from common.bus import outbox  # needs the app registry: imported when scraped
-        from common.bus.deadletters import DeadLetterQueue
+        from common.bus.consume.deadletters import DeadLetterQueue
 
         state = outbox.state()
         for gauge in self.describe():

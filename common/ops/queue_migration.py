@@ -25,8 +25,9 @@ from typing import Any
 from amqp.exceptions import NotFound, PreconditionFailed
 from kombu import Connection, Queue, binding
 
-from common.bus import deadletters, topology
-from common.bus.broker import raw_channel
+from common.bus.amqp import topology
+from common.bus.amqp.connection import raw_channel
+from common.bus.consume import deadletters
 
 Say = Callable[[str], None]
 

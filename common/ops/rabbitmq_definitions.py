@@ -16,7 +16,7 @@ import secrets
 import sys
 from typing import Any
 
-from common.bus.topology import MONITOR_PERMISSIONS, permissions
+from common.bus.amqp.topology import MONITOR_PERMISSIONS, permissions
 from common.cli import SERVICES
 from common.ops.rabbitmq_policies import DEFAULT_DELIVERY_LIMIT, policies
 

@@ -3,7 +3,7 @@
 
 A queue argument can only change by deleting the queue (and what it holds); a policy changes in
 place, on a queue full of messages. So the broker's delivery limit of each `<svc>.events` is a
-policy (`common.bus.topology.queue_policy`). It is a backstop, high on purpose: the broker counts
+policy (`common.bus.amqp.topology.queue_policy`). It is a backstop, high on purpose: the broker counts
 every return of a message (shutdowns, reconnects), so only what our own crash count
 (`BUS_DELIVERY_LIMIT`, counted by the worker) cannot see should reach it, such as a message that
 kills the worker's main process. Run this after deploying and whenever `BUS_BROKER_DELIVERY_LIMIT`
@@ -23,8 +23,8 @@ import sys
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from common.bus.broker import DEFAULT_AMQP_URL
-from common.bus.topology import queue_policy
+from common.bus.amqp.connection import DEFAULT_AMQP_URL
+from common.bus.amqp.topology import queue_policy
 from common.cli import SERVICES
 
 DEFAULT_DELIVERY_LIMIT = 50  # returns and crashes; our crash count parks a poison message at 5

@@ -305,7 +305,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Suite <no-reply@example.com>
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain"))
-# Per-logger levels: LOG_LEVELS="common.bus.relay=DEBUG,celery=WARNING"
+# Per-logger levels: LOG_LEVELS="common.bus.outbox.relay=DEBUG,celery=WARNING"
 LOG_LEVELS = dict(item.split("=", 1) for item in env_list("LOG_LEVELS", []) if "=" in item)
 
 

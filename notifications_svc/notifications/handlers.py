@@ -7,7 +7,7 @@ are notified in their order (a "cancelled" that overtook its "placed" waits for 
 
 from __future__ import annotations
 
-from common.bus.handlers import HandlerRegistry
+from common.bus import HandlerRegistry
 from common.contracts import (
     Envelope,
     OrderCancelled,

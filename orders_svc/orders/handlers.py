@@ -3,7 +3,7 @@ newer user versions and keeps a tombstone after deletion (see common.replicas)."
 
 from __future__ import annotations
 
-from common.bus.handlers import HandlerRegistry
+from common.bus import HandlerRegistry
 from common.contracts import Envelope, UserCreated, UserDeleted, UserUpdated
 from common.replicas import apply_version
 from orders_svc.orders import services

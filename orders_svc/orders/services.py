@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from common.api import ApplicationError
-from common.bus.publisher import publish
+from common.bus.outbox.publish import publish
 from common.contracts import OrderCancelled, OrderPlaced
 from common.contracts import OrderLine as OrderLineContract
 from orders_svc.orders.models import Customer, Order, OrderLine

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from common.bus import deadletters
-from common.bus.deadletters import Failure, RawMessage
-from common.bus.wire import task_message
+from common.bus.amqp.wire import task_message
+from common.bus.consume import deadletters
+from common.bus.consume.deadletters import Failure, RawMessage
 from tests.chaos.harness import Fault, Run, hold
 from tests.support import databases
 from tests.support.polling import wait_for

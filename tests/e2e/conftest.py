@@ -19,7 +19,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         "THROTTLE_PASSWORD": "10000/min",
         # logs as in production, with a line per published event (dispatched on commit, or relayed)
         "LOG_FORMAT": "json",
-        "LOG_LEVELS": "common.bus.dispatch=DEBUG,common.bus.relay=DEBUG",
+        "LOG_LEVELS": "common.bus.outbox.on_commit=DEBUG,common.bus.outbox.relay=DEBUG",
     }
     running = Suite(workdir=Path(tmp_path_factory.mktemp("suite")), settings=settings)
     try:

@@ -12,7 +12,7 @@ import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Producer, Queue
 
-from common.bus.broker import raw_channel
+from common.bus.amqp.connection import raw_channel
 from tests.support import broker
 from tests.support.metrics import counter, scrape
 from tests.support.polling import wait_for

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from kombu import Connection
 
-from common.bus.broker import raw_channel
+from common.bus.amqp.connection import raw_channel
 
 BROKER_ROOT = os.environ.get("TEST_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672/")
 OWN_NODE_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"

@@ -15,9 +15,9 @@ from typing import Any
 from polyfactory.factories.pydantic_factory import ModelFactory
 from pydantic import ValidationError
 
-from common.bus.failures import Park, RetryLater
-from common.bus.handlers import HandlerRegistry
-from common.bus.tasks import handle_message
+from common.bus.consume.failures import Park, RetryLater
+from common.bus.consume.handlers import HandlerRegistry
+from common.bus.consume.tasks import handle_message
 from common.contracts import Envelope, OrderLine, contract_for, registered, versions_of
 
 Data = dict[str, Any]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from common.bus.relay import Relay, RelayConfig
+from common.bus.outbox.relay import Relay, RelayConfig
 
 
 def relay_pending(batch_size: int = 100) -> int:

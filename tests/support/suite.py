@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import psycopg
 from kombu import Connection, Producer
 
-from common.bus import topology
-from common.bus.topology import EVENTS_EXCHANGE
-from common.bus.wire import envelope_message
+from common.bus.amqp import topology
+from common.bus.amqp.topology import EVENTS_EXCHANGE
+from common.bus.amqp.wire import envelope_message
 from common.contracts import Envelope
 from tests.support import broker as broker_mod
 from tests.support import databases, sqlite

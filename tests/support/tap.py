@@ -9,7 +9,7 @@ from typing import Any
 
 from kombu import Connection, Queue, binding
 
-from common.bus.topology import EVENTS_EXCHANGE
+from common.bus.amqp.topology import EVENTS_EXCHANGE
 from tests.support.polling import wait_for
 
 

@@ -1,5 +1,5 @@
 """Reactions of the users service to other services' events. It consumes none yet."""
 
-from common.bus.handlers import HandlerRegistry
+from common.bus import HandlerRegistry
 
 registry = HandlerRegistry("users")

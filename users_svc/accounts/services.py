@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from common.api import ApplicationError
-from common.bus.publisher import publish
+from common.bus.outbox.publish import publish
 from common.contracts import UserCreated, UserDeleted, UserUpdated
 from common.contracts.types import normalize_email
 from common.contracts.users import ProfileField

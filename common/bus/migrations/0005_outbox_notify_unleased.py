@@ -1,5 +1,5 @@
 """Wake the relays only for rows they may take: a row inserted under a lease (its own process
-publishes it on commit, `common.bus.dispatch`) does not NOTIFY. A row-level trigger can see the row;
+publishes it on commit, `common.bus.outbox.on_commit`) does not NOTIFY. A row-level trigger can see the row;
 PostgreSQL still folds a transaction's identical notifications into one wake-up."""
 
 from django.db import migrations

@@ -1,4 +1,4 @@
-"""Several events in one transaction (`dispatch_batch`): each applied once, all or none committed."""
+"""Several events in one transaction (`handle_batch`): each applied once, all or none committed."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from common.bus import inbox
-from common.bus.consumer import Parsed, dispatch_batch, parse
-from common.bus.handlers import HandlerRegistry
+from common.bus.consume import inbox
+from common.bus.consume.handlers import HandlerRegistry
+from common.bus.consume.handling import Parsed, handle_batch, parse
 from common.bus.models import InboxMessage
 from common.contracts import Envelope, UserCreated
 from common.observability.context import event_id
@@ -45,7 +45,7 @@ def test_new_events_run_once_each_and_duplicates_are_skipped() -> None:
     inbox.first_deliveries([handled_before[0]])
     items = [fresh, handled_before, fresh]  # an old event, and a new one delivered twice
 
-    assert dispatch_batch(items, service="test") == [True, False, False]
+    assert handle_batch(items, service="test") == [True, False, False]
 
     # the handler ran once, for the new event, inside that event's logging context
     envelope, _, event = fresh
@@ -59,9 +59,9 @@ def test_a_failing_handler_rolls_the_whole_batch_back() -> None:
     items = [parsed(), parsed("broken"), parsed()]
 
     with pytest.raises(RuntimeError, match="a handler bug"):
-        dispatch_batch(items, service="test")
+        handle_batch(items, service="test")
 
     # nothing of the batch is committed: each event can be handled again on its own
     assert recorded(items) == set()
-    assert [dispatch_batch([item], service="test") for item in (items[0], items[2])] == [[True], [True]]
+    assert [handle_batch([item], service="test") for item in (items[0], items[2])] == [[True], [True]]
     assert recorded(items) == {items[0][0].id, items[2][0].id}

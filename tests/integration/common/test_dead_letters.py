@@ -16,10 +16,11 @@ from django.test import Client
 from kombu import Connection, Producer
 from pytest_django import Settings
 
-from common.bus import deadletters, topology
-from common.bus.broker import raw_channel
-from common.bus.deadletters import DeadLetterQueue, Failure, RawMessage
-from common.bus.wire import envelope_message
+from common.bus.amqp import topology
+from common.bus.amqp.connection import raw_channel
+from common.bus.amqp.wire import envelope_message
+from common.bus.consume import deadletters
+from common.bus.consume.deadletters import DeadLetterQueue, Failure, RawMessage
 from common.contracts import Envelope, UserCreated
 from tests.support.broker import queue_depth
 

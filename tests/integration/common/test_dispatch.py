@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
-from common.bus import dispatch
 from common.bus.models import OutboxMessage
-from common.bus.publisher import publish
+from common.bus.outbox import on_commit
+from common.bus.outbox.publish import publish
 from common.contracts import UserCreated
 from tests.integration.common.test_relay_faults import Spawn, through
 from tests.support.polling import wait_for
@@ -31,10 +31,10 @@ Status = OutboxMessage.Status
 @pytest.fixture
 def dispatching() -> Iterator[None]:
     """Dispatch on commit turned on, with a dispatcher made for this test's settings."""
-    dispatch.stop()
+    on_commit.stop()
     with override_settings(BUS_DISPATCH_ON_COMMIT=True):
         yield
-        dispatch.stop()
+        on_commit.stop()
 
 
 def commit_event(aggregate: str = "dispatched") -> str:
@@ -83,7 +83,7 @@ def test_with_the_broker_unreachable_the_event_goes_to_the_relay_at_once(spawn: 
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
     proxy.cut()
     unreachable = through(proxy)
-    dispatch.stop()
+    on_commit.stop()
     try:
         with override_settings(BUS_DISPATCH_ON_COMMIT=True, AMQP_URL=unreachable):
             # when an event commits
@@ -94,7 +94,7 @@ def test_with_the_broker_unreachable_the_event_goes_to_the_relay_at_once(spawn: 
             assert row(event_id).status == Status.PENDING
             # and while the broker keeps failing, new rows are not leased to it at all
             assert OutboxMessage.objects.get(event_id=commit_event("next")).claimed_until is None
-            dispatch.stop()
+            on_commit.stop()
     finally:
         proxy.close()
 
@@ -115,13 +115,13 @@ def test_a_process_killed_before_it_dispatched_leaves_the_event_to_a_relay(
         """
         import uuid
         from django.db import transaction
-        from common.bus import dispatch
-        from common.bus.publisher import publish
+        from common.bus.outbox import on_commit
+        from common.bus.outbox.publish import publish
         from common.contracts import UserCreated
         with transaction.atomic():
             event = UserCreated(user_id=uuid.uuid4(), email="k@example.com", first_name="K", last_name="L")
             publish(event, aggregate_id="killed", aggregate_version=1)
-        dispatch.stop()  # waits for the dispatcher, which dies before publishing; else a clean exit
+        on_commit.stop()  # waits for the dispatcher, which dies before publishing; else a clean exit
         """
     )
     victim = spawn(

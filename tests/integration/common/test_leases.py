@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from common.bus import outbox
 from common.bus.models import OutboxMessage
-from common.bus.publisher import publish
-from common.bus.relay import Relay, RelayConfig
+from common.bus.outbox.publish import publish
+from common.bus.outbox.relay import Relay, RelayConfig
 from common.contracts import UserCreated
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +60,7 @@ def test_a_committing_process_whose_clock_is_behind_still_leases_its_rows_for_th
     # given dispatch on commit from a process whose clock is 2 minutes behind, and no broker to
     # publish to (so the row keeps its lease)
     skew_clock(monkeypatch, -120)
-    monkeypatch.setattr("common.bus.dispatch.Dispatcher.submit", lambda self, committed: None)
+    monkeypatch.setattr("common.bus.outbox.on_commit.Dispatcher.submit", lambda self, committed: None)
     row = commit_event()
 
     # then relays see the row leased for the whole lease, not already expired
@@ -70,7 +70,7 @@ def test_a_committing_process_whose_clock_is_behind_still_leases_its_rows_for_th
 
 def test_a_relay_whose_clock_is_ahead_leaves_a_live_lease_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     # given a row another process holds for another minute
-    monkeypatch.setattr("common.bus.dispatch.Dispatcher.submit", lambda self, committed: None)
+    monkeypatch.setattr("common.bus.outbox.on_commit.Dispatcher.submit", lambda self, committed: None)
     row = commit_event()
     assert lease_left(row.id) > 50
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from common.bus import outbox
 from common.bus.models import OutboxMessage
-from common.bus.publisher import PublishOutsideTransaction, publish
-from common.bus.relay import Relay, RelayConfig
+from common.bus.outbox.publish import PublishOutsideTransaction, publish
+from common.bus.outbox.relay import Relay, RelayConfig
 from common.contracts import UserCreated
 from common.observability.context import in_flight
 from tests.support.polling import wait_for

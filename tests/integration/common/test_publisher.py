@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.bus.amqp_publisher import FLUSH_AT, ConfirmingPublisher, PublishRefused
-from common.bus.wire import TaskMessage, task_message
+from common.bus.amqp.confirms import FLUSH_AT, ConfirmingPublisher, PublishRefused
+from common.bus.amqp.wire import TaskMessage, task_message
 from tests.support import broker
 
 

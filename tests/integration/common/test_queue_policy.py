@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Producer, Queue
 
-from common.bus import topology
+from common.bus.amqp import topology
 from tests.support import broker
 from tests.support.polling import wait_for
 from tests.support.processes import BIN, ROOT, Process

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from common.bus.models import OutboxMessage
-from common.bus.publisher import publish
+from common.bus.outbox.publish import publish
 from common.contracts import UserCreated
 from tests.support.polling import wait_for
 from tests.support.processes import Process, wait_log, with_fault

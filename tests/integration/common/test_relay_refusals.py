@@ -10,9 +10,9 @@ import pytest
 from django.db import transaction
 from kombu import Connection
 
-from common.bus import topology
+from common.bus.amqp import topology
 from common.bus.models import OutboxMessage
-from common.bus.publisher import publish
+from common.bus.outbox.publish import publish
 from common.contracts import UserCreated
 from tests.support import broker
 from tests.support.polling import wait_for

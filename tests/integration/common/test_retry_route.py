@@ -12,10 +12,11 @@ from kombu.transport.native_delayed_delivery import (
     declare_native_delayed_delivery_exchanges_and_queues,
 )
 
-from common.bus import deadletters, topology
-from common.bus.broker import raw_channel
-from common.bus.deadletters import RawMessage
-from common.bus.wire import envelope_message
+from common.bus.amqp import topology
+from common.bus.amqp.connection import raw_channel
+from common.bus.amqp.wire import envelope_message
+from common.bus.consume import deadletters
+from common.bus.consume.deadletters import RawMessage
 from common.contracts import Envelope, UserCreated
 from tests.support.polling import wait_for
 

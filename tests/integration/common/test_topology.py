@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection, Producer
 
-from common.bus import topology
-from common.bus.broker import raw_channel
-from common.bus.wire import envelope_message
+from common.bus.amqp import topology
+from common.bus.amqp.connection import raw_channel
+from common.bus.amqp.wire import envelope_message
 from common.contracts import Envelope, UserCreated
 from tests.support import broker
 from tests.support.broker import queue_depth

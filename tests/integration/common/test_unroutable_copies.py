@@ -12,9 +12,10 @@ from amqp.exceptions import ChannelError
 from kombu import Connection, Exchange, Producer
 from kombu.transport.native_delayed_delivery import level_name
 
-from common.bus import deadletters, topology
-from common.bus.deadletters import Failure, RawMessage
-from common.bus.wire import envelope_message
+from common.bus.amqp import topology
+from common.bus.amqp.wire import envelope_message
+from common.bus.consume import deadletters
+from common.bus.consume.deadletters import Failure, RawMessage
 from common.contracts import Envelope, UserCreated
 from tests.support import broker
 

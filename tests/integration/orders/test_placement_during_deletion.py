@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-import common.bus.publisher
+import common.bus.outbox.publish
 from common.contracts import Envelope, UserCreated, UserDeleted
 from orders_svc.orders import services
 from orders_svc.orders.handlers import on_user_created, on_user_deleted
@@ -35,7 +35,7 @@ def test_an_order_placed_while_the_deletion_is_handled_does_not_stay_open(
 
     # given a placement that has checked the customer and is about to commit …
     checked, go_on = threading.Event(), threading.Event()
-    publish = common.bus.publisher.publish
+    publish = common.bus.outbox.publish.publish
 
     def paused_publish(*args: Any, **kwargs: Any) -> Any:
         checked.set()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Producer
 
+from common.bus.amqp.topology import EVENTS_EXCHANGE
+from common.bus.amqp.wire import envelope_message
 from common.bus.models import OutboxMessage
-from common.bus.topology import EVENTS_EXCHANGE
-from common.bus.wire import envelope_message
 from common.contracts import Envelope, UserCreated, UserDeleted
 from orders_svc.orders import services
 from orders_svc.orders.handlers import on_user_created

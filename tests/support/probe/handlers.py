@@ -7,7 +7,7 @@ import time
 import psycopg
 from django.db import connection
 
-from common.bus.handlers import HandlerRegistry
+from common.bus.consume.handlers import HandlerRegistry
 from common.contracts import Envelope
 from tests.support.probe.contract import Poked
 

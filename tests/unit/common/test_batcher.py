@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from celery.worker import state
 
-from common.bus.batching import Batcher
+from common.bus.consume.batching import Batcher
 
 
 class FakeRequest:

@@ -12,7 +12,11 @@ from tests.support.processes import free_port
 def test_unreachable_broker_is_one_line_naming_the_fix() -> None:
     env = dict(os.environ, AMQP_URL=f"amqp://guest:secret@127.0.0.1:{free_port()}//")
     result = subprocess.run(
-        [sys.executable, "-m", "common.bus.broker"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "common.bus.amqp.connection"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -23,6 +27,6 @@ def test_unreachable_broker_is_one_line_naming_the_fix() -> None:
 
 def test_reachable_broker_passes_silently() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "common.bus.broker"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "common.bus.amqp.connection"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stderr == ""

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from common.bus import topology
+from common.bus.amqp import topology
 from common.cli import SERVICES
 
 ROOT = Path(__file__).resolve().parents[3]

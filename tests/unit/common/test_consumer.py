@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from common.bus.consumer import InvalidMessage, parse
-from common.bus.handlers import HandlerRegistry
+from common.bus.consume.handlers import HandlerRegistry
+from common.bus.consume.handling import InvalidMessage, parse
 from common.contracts import Envelope, UserCreated
 
 registry = HandlerRegistry("test")

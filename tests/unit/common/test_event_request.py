@@ -8,8 +8,8 @@ from celery import Celery
 from celery.contrib.testing.mocks import TaskMessage
 from celery.worker import state
 
-from common.bus.celery_request import EventRequest
-from common.bus.failures import RetryLater
+from common.bus.consume.failures import RetryLater
+from common.bus.consume.request import EventRequest
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from django.db import OperationalError
 from django.utils import timezone
 from pytest_django import Settings
 
-from common.bus import inbox
-from common.bus.failures import Park, RetryLater, retry_delay
-from common.bus.handlers import HandlerRegistry
+from common.bus.consume import inbox
+from common.bus.consume.failures import Park, RetryLater, retry_delay
+from common.bus.consume.handlers import HandlerRegistry
+from common.bus.consume.tasks import handle_message
 from common.bus.models import InboxMessage
-from common.bus.tasks import handle_message
 from common.contracts import Envelope, UserCreated
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.bus.relay import LINGER_WORTH_ROWS, worth_lingering
+from common.bus.outbox.relay import LINGER_WORTH_ROWS, worth_lingering
 
 
 def lingers(claims: list[int]) -> list[bool]:

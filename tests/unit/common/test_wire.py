@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from common.bus.wire import envelope_message
+from common.bus.amqp.wire import envelope_message
 from common.contracts import Envelope, UserCreated
 
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.module_loading import import_string
 
-from common.bus import topology
-from common.bus.handlers import HandlerRegistry
+from common.bus.amqp import topology
+from common.bus.consume.handlers import HandlerRegistry
 
 
 class Command(BaseCommand):

@@ -15,9 +15,9 @@ from django.utils.module_loading import import_string
 from kombu import Connection
 from kombu.exceptions import OperationalError
 
-from common.bus import topology
-from common.bus.broker import redacted
-from common.bus.handlers import HandlerRegistry
+from common.bus.amqp import topology
+from common.bus.amqp.connection import redacted
+from common.bus.consume.handlers import HandlerRegistry
 from common.ops import queue_migration
 
 

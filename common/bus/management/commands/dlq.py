@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
-from common.bus.broker import redacted
-from common.bus.deadletters import DeadLetterQueue
+from common.bus.amqp.connection import redacted
+from common.bus.consume.deadletters import DeadLetterQueue
 from common.bus.models import DeadLetter
 
 

@@ -16,9 +16,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.backends.signals import connection_created
 from django.utils.module_loading import import_string
 
-from common.bus import deadletters
-from common.bus.amqp_publisher import BrokerUnavailable
-from common.bus.relay import Relay, RelayConfig, relaxed_commits
+from common.bus.amqp.confirms import BrokerUnavailable
+from common.bus.consume import deadletters
+from common.bus.outbox.relay import Relay, RelayConfig, relaxed_commits
 from common.observability import metrics
 from common.observability.http import serve
 from common.observability.logging import set_role

@@ -31,10 +31,10 @@ from django import db
 from kombu.serialization import loads, prepare_accept_content
 
 from common.bus import metrics
-from common.bus.consumer import Parsed, dispatch_batch, parse
-from common.bus.deadletters import H_CRASHES as CRASHES
+from common.bus.consume.deadletters import H_CRASHES as CRASHES
+from common.bus.consume.handling import Parsed, handle_batch, parse
 
-log = logging.getLogger("common.bus.worker")
+log = logging.getLogger("common.bus.consume.worker")
 
 TraceArgs = tuple[str, str, dict[str, Any], bytes, str, str]  # what Celery's tracer takes
 Outcome = tuple[int, Any, float]  # what it returns: (failed, result or ExceptionInfo, runtime)
@@ -240,7 +240,7 @@ def run_batch(items: list[TraceArgs]) -> list[Outcome]:
         db.close_old_connections()  # what the task_prerun/postrun handlers do for a single task
         started = monotonic()
         try:
-            handled = dispatch_batch([event for _, event in parsed], service=app.conf.bus_service)
+            handled = handle_batch([event for _, event in parsed], service=app.conf.bus_service)
         except Exception as exc:  # noqa: BLE001 - rolled back: each event gets its own transaction and fate
             log.info("a batch of %d rolled back (%s); handling its events one by one", len(parsed), exc)
             for index, _ in parsed:

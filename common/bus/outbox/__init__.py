@@ -12,7 +12,7 @@ from django.db.models import DateTimeField, Min, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from common.bus.amqp_publisher import BatchOutcome
+from common.bus.amqp.confirms import BatchOutcome
 from common.bus.models import OutboxMessage
 
 log = logging.getLogger("common.bus.outbox")

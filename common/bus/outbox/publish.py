@@ -2,7 +2,7 @@
 
 It writes an outbox row in the caller's own transaction, so the event exists exactly when the change
 it announces commits. From there it reaches RabbitMQ at least once: published by this process right
-after the commit (`common.bus.dispatch`, when BUS_DISPATCH_ON_COMMIT is on), or by a relay.
+after the commit (`common.bus.outbox.on_commit`, when BUS_DISPATCH_ON_COMMIT is on), or by a relay.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from common.bus import dispatch, outbox
+from common.bus import outbox
+from common.bus.amqp.wire import envelope_message
 from common.bus.models import OutboxMessage
-from common.bus.wire import envelope_message
+from common.bus.outbox import on_commit
 from common.contracts.base import Contract
 from common.contracts.envelope import Envelope
 from common.observability import context
@@ -38,7 +39,7 @@ def publish(
         correlation_id=context.correlation_id.get(),
         causation_id=context.event_id.get(),  # the event being handled caused this one
     )
-    dispatcher = dispatch.dispatcher() if settings.BUS_DISPATCH_ON_COMMIT else None
+    dispatcher = on_commit.dispatcher() if settings.BUS_DISPATCH_ON_COMMIT else None
     if dispatcher is not None and not dispatcher.accepting():
         dispatcher = None  # the broker just failed it, or it is behind: the relays take this one
     envelope_json = envelope.model_dump_json()
@@ -57,6 +58,6 @@ def publish(
     )
     if dispatcher is not None:
         message = envelope_message(envelope, origin=settings.SERVICE_NAME, envelope_json=envelope_json)
-        committed = dispatch.Committed(row.id, using, envelope.type, message)
+        committed = on_commit.Committed(row.id, using, envelope.type, message)
         transaction.on_commit(lambda: dispatcher.submit(committed), using=using)
     return envelope

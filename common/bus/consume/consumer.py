@@ -16,10 +16,12 @@ from celery.worker.consumer import Consumer
 from kombu.exceptions import ContentDisallowed
 from vine import promise
 
-from common.bus import deadletters, metrics, topology
+from common.bus import metrics
+from common.bus.amqp import topology
+from common.bus.consume import deadletters
 from common.observability.context import message_context
 
-log = logging.getLogger("common.bus.worker")
+log = logging.getLogger("common.bus.consume.worker")
 
 
 def body_problem(message: Any) -> deadletters.Failure | None:

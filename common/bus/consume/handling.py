@@ -15,8 +15,9 @@ from typing import Any
 from django.db import transaction
 from pydantic import ValidationError
 
-from common.bus import inbox, metrics
-from common.bus.handlers import HandlerRegistry, Subscription
+from common.bus import metrics
+from common.bus.consume import inbox
+from common.bus.consume.handlers import HandlerRegistry, Subscription
 from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion, upcast
 from common.contracts.envelope import Envelope
 from common.observability.context import in_flight
@@ -63,16 +64,16 @@ def parse(
     return envelope, subscription, event
 
 
-def dispatch(envelope: Envelope, subscription: Subscription, event: Contract, *, service: str) -> bool:
+def handle(envelope: Envelope, subscription: Subscription, event: Contract, *, service: str) -> bool:
     """Run the handler once per event id, in one transaction with its inbox row and whatever it
     writes or publishes. False when the event had been handled already (a duplicate)."""
-    return dispatch_batch([(envelope, subscription, event)], service=service)[0]
+    return handle_batch([(envelope, subscription, event)], service=service)[0]
 
 
-def dispatch_batch(items: Sequence[Parsed], *, service: str) -> list[bool]:
-    """`dispatch` for several events in one transaction: one inbox statement and one commit for all.
+def handle_batch(items: Sequence[Parsed], *, service: str) -> list[bool]:
+    """`handle` for several events in one transaction: one inbox statement and one commit for all.
 
-    Any failure rolls them all back and propagates: the caller then dispatches them one by one, so
+    Any failure rolls them all back and propagates: the caller then handles them one by one, so
     each keeps its own retries and dead letter (their handlers run again; the rollback undid the
     first run's writes and publications).
     """

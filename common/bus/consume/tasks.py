@@ -1,5 +1,5 @@
 """The Celery task generated for each event type a service handles: a thin adapter over
-`consumer.parse` and `consumer.dispatch` that turns failures into decisions (`failures`)."""
+`handling.parse` and `handling.handle` that turns failures into decisions (`failures`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 from celery import Celery, Task
 from django.conf import settings
 
-from common.bus.consumer import InvalidMessage, dispatch, parse
-from common.bus.failures import Park, RetryLater, is_transient, qualified_name, retry_delay
-from common.bus.handlers import HandlerRegistry
+from common.bus.consume.failures import Park, RetryLater, is_transient, qualified_name, retry_delay
+from common.bus.consume.handlers import HandlerRegistry
+from common.bus.consume.handling import InvalidMessage, handle, parse
 
 
 class EventTask(Task[Any, str]):
-    Request = "common.bus.celery_request:EventRequest"
-    Strategy = "common.bus.batching:strategy"
+    Request = "common.bus.consume.request:EventRequest"
+    Strategy = "common.bus.consume.batching:strategy"
     registry: HandlerRegistry  # set per generated task
     acks_late = True
     reject_on_worker_lost = True
@@ -37,7 +37,7 @@ def handle_message(
     except InvalidMessage as exc:
         raise Park("invalid", str(exc), "InvalidMessage") from None
     try:
-        handled = dispatch(envelope, subscription, event, service=registry.service)
+        handled = handle(envelope, subscription, event, service=registry.service)
     except Exception as exc:
         if not is_transient(exc, subscription.transient):
             raise

@@ -1,4 +1,4 @@
-"""The prefork pool, with one upstream crash fixed: `worker_pool = "common.bus.celery_pool:TaskPool"`.
+"""The prefork pool, with one upstream crash fixed: `worker_pool = "common.bus.consume.pool:TaskPool"`.
 
 Celery 5.7.0 with kombu 5.7.0 kills the worker ("Unrecoverable error: ValueError('file descriptor is
 None')", compare celery/celery#9250) when it reconnects to the broker while a pool process that has

@@ -1,7 +1,7 @@
 """What a handler failure means for its message: retry later on the broker, or park it for good.
 
 Decided in the worker's pool process (it knows the handler and the attempt), carried out in the main
-process (it holds the raw message): see `celery_request.EventRequest`.
+process (it holds the raw message): see `request.EventRequest`.
 """
 
 from __future__ import annotations

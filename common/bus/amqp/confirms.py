@@ -20,9 +20,9 @@ from amqp import spec
 from amqp.exceptions import ChannelError
 from kombu import Connection as KombuConnection
 
-from common.bus.fast_message import EventMessage
-from common.bus.topology import EVENTS_EXCHANGE
-from common.bus.wire import TaskMessage
+from common.bus.amqp.fast_message import EventMessage
+from common.bus.amqp.topology import EVENTS_EXCHANGE
+from common.bus.amqp.wire import TaskMessage
 
 FLUSH_AT = 256 * 1024  # bytes of frames written per system call while a batch is sent
 _BASIC_PUBLISH = b"\x00\x3c\x00\x28"  # class 60 (basic), method 40 (publish)

@@ -16,11 +16,12 @@ from celery.exceptions import Terminated, WorkerLostError
 from celery.worker import state
 from celery.worker.request import Request, task_ready  # type: ignore[attr-defined]
 
-from common.bus import deadletters, metrics
-from common.bus.failures import Park, RetryLater
+from common.bus import metrics
+from common.bus.consume import deadletters
+from common.bus.consume.failures import Park, RetryLater
 from common.observability.context import message_context
 
-log = logging.getLogger("common.bus.worker")
+log = logging.getLogger("common.bus.consume.worker")
 PASS_THROUGH = (SystemExit, KeyboardInterrupt, MemoryError)  # Celery's handling
 
 

@@ -31,14 +31,14 @@ from kombu.exceptions import OperationalError
 from kombu.pools import producers
 from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
 
-from common.bus import topology
+from common.bus.amqp import topology
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from common.bus.models import DeadLetter as DeadLetterRow
 
-log = logging.getLogger("common.bus.deadletters")
+log = logging.getLogger("common.bus.consume.deadletters")
 
 H_ID = "x-dead-letter-id"
 H_KIND = "x-failure-kind"

@@ -21,11 +21,11 @@ from django import db
 from django.utils.module_loading import import_string
 from prometheus_client import values
 
-from common.bus import topology
-from common.bus.handlers import HandlerRegistry
+from common.bus.amqp import topology
+from common.bus.consume.handlers import HandlerRegistry
 from common.observability.logging import set_role
 
-log = logging.getLogger("common.bus.worker")
+log = logging.getLogger("common.bus.consume.worker")
 
 
 def create_worker_app(service: str) -> Celery:
@@ -59,8 +59,8 @@ def create_worker_app(service: str) -> Celery:
         task_create_missing_queues=False,
         task_soft_time_limit=settings.BUS_TASK_SOFT_TIME_LIMIT,
         task_time_limit=settings.BUS_TASK_TIME_LIMIT,
-        worker_consumer="common.bus.celery_consumer:EventConsumer",
-        worker_pool="common.bus.celery_pool:TaskPool",  # prefork, with an upstream crash fixed
+        worker_consumer="common.bus.consume.consumer:EventConsumer",
+        worker_pool="common.bus.consume.pool:TaskPool",  # prefork, with an upstream crash fixed
         worker_concurrency=settings.WORKER_CONCURRENCY,
         worker_prefetch_multiplier=settings.WORKER_PREFETCH_MULTIPLIER,
         # Flower turns task events on while it runs (its enable_events): no event traffic otherwise
@@ -96,7 +96,7 @@ def create_worker_app(service: str) -> Celery:
     signals.task_prerun.connect(_reuse_connections, weak=False)
     signals.task_postrun.connect(_reuse_connections, weak=False)
     signals.worker_process_shutdown.connect(_publish_queued_dispatches, weak=False)
-    from common.bus.tasks import register_event_task  # imports models: after django.setup()
+    from common.bus.consume.tasks import register_event_task  # imports models: after django.setup()
 
     for event_type in registry.event_types():
         register_event_task(app, registry, event_type)
@@ -111,9 +111,9 @@ def _reuse_connections(**_: Any) -> None:
 def _publish_queued_dispatches(**_: Any) -> None:
     """A pool process ends with `os._exit` (its task quota, a scale-down, a shutdown): `atexit`
     never runs there, so what its dispatcher has queued is published now, not a lease later."""
-    from common.bus import dispatch
+    from common.bus.outbox import on_commit
 
-    dispatch.stop()
+    on_commit.stop()
 
 
 def _metrics_directory(service: str) -> None:

@@ -31,13 +31,14 @@ from uuid import UUID
 
 from django.db import DatabaseError, close_old_connections, connection
 
-from common.bus import inbox, metrics, outbox, signals
-from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
+from common.bus import metrics, outbox, signals
+from common.bus.amqp.confirms import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
+from common.bus.amqp.wire import TaskMessage, task_message
+from common.bus.consume import inbox
 from common.bus.models import OutboxMessage
-from common.bus.wire import TaskMessage, task_message
 from common.observability.context import in_flight
 
-log = logging.getLogger("common.bus.relay")
+log = logging.getLogger("common.bus.outbox.relay")
 # Batches in flight: the next is read from the database and sent while the broker confirms the last.
 IN_FLIGHT = 2
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections
 
 from common.bus import metrics, outbox, signals
-from common.bus.amqp_publisher import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
-from common.bus.wire import TaskMessage
+from common.bus.amqp.confirms import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
+from common.bus.amqp.wire import TaskMessage
 from common.observability.context import message_context
 
-log = logging.getLogger("common.bus.dispatch")
+log = logging.getLogger("common.bus.outbox.on_commit")
 
 BATCH = 1000  # rows per publication batch (one confirm wait, one mark)
 MAX_QUEUED = 10_000  # beyond this, new rows go the relay's way: memory stays bounded

@@ -1,0 +1,1 @@
+"""The broker side: connections, the confirming publisher, the wire format and the topology."""
