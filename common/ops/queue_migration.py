@@ -27,6 +27,7 @@ from kombu import Connection, Queue, binding
 
 from common.bus.amqp import topology
 from common.bus.amqp.connection import raw_channel
+from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters
 
 Say = Callable[[str], None]
@@ -135,7 +136,7 @@ def _move(
             message = Queue(source, no_declare=True)(channel).get(no_ack=False)
             if message is None:
                 break
-            raw = deadletters.RawMessage.of(message)
+            raw = TaskMessage.of(message)
             deadletters.publish_copy(
                 producer,
                 raw,

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from common.bus.amqp.wire import task_message
+from common.bus.amqp.wire import TaskMessage, task_message
 from common.bus.consume import deadletters
-from common.bus.consume.deadletters import Failure, RawMessage
+from common.bus.consume.deadletters import Failure
 from tests.chaos.harness import Fault, Run, hold
 from tests.support import databases
 from tests.support.polling import wait_for
@@ -237,7 +237,7 @@ def replay_applied(run: Run) -> None:
                     envelope_json=envelope,
                     origin="chaos",
                 )
-                raw = RawMessage(message.body, message.headers, message.properties, event_type)
+                raw = TaskMessage(message.body, message.headers, message.properties, event_type)
                 deadletters.park(producer, service, raw, Failure("error", "Chaos", "parked by the harness"))
         out = run.suite.manage(service, "dlq", "replay", "--all")
         assert f"{len(rows)} dead letter(s) sent back" in out, out

@@ -20,10 +20,26 @@ _EMBED = b'{"callbacks":null,"errbacks":null,"chain":null,"chord":null}'
 
 @dataclass(frozen=True)
 class TaskMessage:
+    """A message as sent, or as received (`of`) to be copied: a retry, a dead letter, a replay."""
+
     body: bytes
     headers: dict[str, Any]
     properties: dict[str, Any]
     routing_key: str
+
+    @classmethod
+    def of(cls, message: Any) -> TaskMessage:
+        """From a kombu message (a worker's, or one taken from a queue)."""
+        props = dict(message.properties)
+        props.pop("application_headers", None)
+        props["content_type"] = message.content_type
+        props["content_encoding"] = message.content_encoding
+        return cls(
+            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+            headers=dict(message.headers or {}),
+            properties=props,
+            routing_key=str((message.delivery_info or {}).get("routing_key", "")),
+        )
 
 
 def task_message(

@@ -18,6 +18,7 @@ from vine import promise
 
 from common.bus import metrics
 from common.bus.amqp import topology
+from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters
 from common.observability.context import message_context
 
@@ -105,7 +106,7 @@ class EventConsumer(Consumer):
         service = self.app.conf.bus_service
         try:
             with deadletters.confirmed_producer(self.app.conf.broker_url) as producer:
-                parked_as = deadletters.park(producer, service, deadletters.RawMessage.of(message), failure)
+                parked_as = deadletters.park(producer, service, TaskMessage.of(message), failure)
         except Exception:
             log.exception("could not park a bad message; requeueing it")
             message.reject_log_error(log, self._connection_errors(), requeue=True)

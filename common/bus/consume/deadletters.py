@@ -32,6 +32,7 @@ from kombu.pools import producers
 from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
 
 from common.bus.amqp import topology
+from common.bus.amqp.wire import TaskMessage
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -100,28 +101,6 @@ class Failure:
     attempts: int = 1
 
 
-@dataclass(frozen=True)
-class RawMessage:
-    body: bytes
-    headers: dict[str, Any]
-    properties: dict[str, Any]
-    routing_key: str
-
-    @classmethod
-    def of(cls, message: Any) -> RawMessage:
-        """From a kombu message (a worker's, or one taken from a queue)."""
-        props = dict(message.properties)
-        props.pop("application_headers", None)
-        props["content_type"] = message.content_type
-        props["content_encoding"] = message.content_encoding
-        return cls(
-            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
-            headers=dict(message.headers or {}),
-            properties=props,
-            routing_key=str((message.delivery_info or {}).get("routing_key", "")),
-        )
-
-
 @contextmanager
 def confirmed_producer(amqp_url: str) -> Iterator[Producer]:
     """A pooled producer whose every publish waits for the broker's confirm: retries and dead
@@ -133,7 +112,7 @@ def confirmed_producer(amqp_url: str) -> Iterator[Producer]:
 
 
 def publish_copy(
-    producer: Producer, raw: RawMessage, *, exchange: str, routing_key: str, headers: dict[str, Any]
+    producer: Producer, raw: TaskMessage, *, exchange: str, routing_key: str, headers: dict[str, Any]
 ) -> None:
     """Publish a copy of `raw` (its body, properties and `headers`), persistent and mandatory."""
     props = {
@@ -158,7 +137,7 @@ def publish_copy(
     )
 
 
-def park(producer: Producer, service: str, raw: RawMessage, failure: Failure) -> str:
+def park(producer: Producer, service: str, raw: TaskMessage, failure: Failure) -> str:
     """Publish (confirmed) a copy with the reason to the service's dead-letter queue; its id."""
     dead_letter_id = str(uuid.uuid4())
     headers = {k: v for k, v in raw.headers.items() if k not in FAILURE_HEADERS}
@@ -187,7 +166,7 @@ def park(producer: Producer, service: str, raw: RawMessage, failure: Failure) ->
 
 
 def schedule_retry(
-    producer: Producer, service: str, raw: RawMessage, *, delay: int, attempt: int, error: str
+    producer: Producer, service: str, raw: TaskMessage, *, delay: int, attempt: int, error: str
 ) -> None:
     """Publish (confirmed) a copy that comes back to this service's queue only, `delay` s later.
 
@@ -213,7 +192,7 @@ def schedule_retry(
     )
 
 
-def send_back(producer: Producer, service: str, raw: RawMessage, headers: dict[str, Any]) -> None:
+def send_back(producer: Producer, service: str, raw: TaskMessage, headers: dict[str, Any]) -> None:
     """Publish a copy with `headers` to this service's queue only, at once (its own retry key)."""
     publish_copy(
         producer,
@@ -224,7 +203,7 @@ def send_back(producer: Producer, service: str, raw: RawMessage, headers: dict[s
     )
 
 
-def redeliver_after_crash(producer: Producer, service: str, raw: RawMessage, *, crashes: int) -> None:
+def redeliver_after_crash(producer: Producer, service: str, raw: TaskMessage, *, crashes: int) -> None:
     """Publish (confirmed) a copy counting the crashes straight back to this service's queue. A
     requeue would do the same without the count, and the broker's own count also grows on every
     return of a message never started, so it cannot tell a poison message from an unlucky one."""
@@ -253,7 +232,7 @@ class DeadLetter:
     content_type: str = ""
 
 
-def describe(raw: RawMessage) -> DeadLetter:
+def describe(raw: TaskMessage) -> DeadLetter:
     h = raw.headers
     event_type, event_id = str(h.get("task") or ""), str(h.get("id") or "")
     if H_ID in h:
@@ -306,7 +285,7 @@ def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
     return safe
 
 
-def _row_fields(raw: RawMessage) -> dict[str, Any]:
+def _row_fields(raw: TaskMessage) -> dict[str, Any]:
     """`get_or_create` arguments of a dead letter's row: its id, and the rest as defaults."""
     letter = describe(raw)
     properties = {k: v for k, v in raw.properties.items() if k not in ("content_type", "content_encoding")}
@@ -364,7 +343,7 @@ class DeadLetterQueue:
                     with connection.cursor() as cursor:
                         cursor.execute(f"LOCK TABLE {Row._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
                 while len(taken) < limit and (message := queue.get(no_ack=False)) is not None:
-                    Row.objects.get_or_create(**_row_fields(RawMessage.of(message)))
+                    Row.objects.get_or_create(**_row_fields(TaskMessage.of(message)))
                     taken.append(message)
             for message in taken:  # only once their rows are committed
                 message.ack()
@@ -418,7 +397,7 @@ class DeadLetterQueue:
                     if k not in FAILURE_HEADERS and k not in BROKER_HEADERS
                 }
                 headers.update({"retries": 0, H_REPLAYED: now_iso()})
-                raw = RawMessage(
+                raw = TaskMessage(
                     body=bytes(row.body),
                     headers=headers,
                     properties={

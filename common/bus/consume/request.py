@@ -17,6 +17,7 @@ from celery.worker import state
 from celery.worker.request import Request, task_ready  # type: ignore[attr-defined]
 
 from common.bus import metrics
+from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters
 from common.bus.consume.failures import Park, RetryLater
 from common.observability.context import message_context
@@ -52,7 +53,7 @@ class EventRequest(Request):
             )
         task_ready(self)
         service = self.task.app.conf.bus_service
-        raw = deadletters.RawMessage.of(self.message)
+        raw = TaskMessage.of(self.message)
         try:
             with deadletters.confirmed_producer(self.task.app.conf.broker_url) as producer:
                 if isinstance(exc, RetryLater):
@@ -93,7 +94,7 @@ class EventRequest(Request):
         """Its pool process died (a segfault, the OOM killer, SIGKILL, the hard time limit)."""
         task_ready(self)
         service = self.task.app.conf.bus_service
-        raw = deadletters.RawMessage.of(self.message)
+        raw = TaskMessage.of(self.message)
         crashes = int(raw.headers.get(deadletters.H_CRASHES) or 0) + 1
         limit = int(self.task.app.conf.bus_delivery_limit)
         failure = deadletters.Failure(

@@ -18,9 +18,9 @@ from pytest_django import Settings
 
 from common.bus.amqp import topology
 from common.bus.amqp.connection import raw_channel
-from common.bus.amqp.wire import envelope_message
+from common.bus.amqp.wire import TaskMessage, envelope_message
 from common.bus.consume import deadletters
-from common.bus.consume.deadletters import DeadLetterQueue, Failure, RawMessage
+from common.bus.consume.deadletters import DeadLetterQueue, Failure
 from common.contracts import Envelope, UserCreated
 from tests.support.broker import queue_depth
 
@@ -42,7 +42,7 @@ def park_one(reason: str = "boom") -> tuple[str, Envelope]:
     event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")
     envelope = Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1)
     message = envelope_message(envelope, origin="test")
-    raw = RawMessage(
+    raw = TaskMessage(
         body=message.body, headers=message.headers, properties=message.properties, routing_key="user.created"
     )
     with Connection(settings.AMQP_URL, transport_options={"confirm_publish": True}) as conn:

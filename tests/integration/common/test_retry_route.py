@@ -14,9 +14,8 @@ from kombu.transport.native_delayed_delivery import (
 
 from common.bus.amqp import topology
 from common.bus.amqp.connection import raw_channel
-from common.bus.amqp.wire import envelope_message
+from common.bus.amqp.wire import TaskMessage, envelope_message
 from common.bus.consume import deadletters
-from common.bus.consume.deadletters import RawMessage
 from common.contracts import Envelope, UserCreated
 from tests.support.polling import wait_for
 
@@ -35,7 +34,7 @@ def test_a_retry_passing_a_delay_level_it_went_through_before_comes_back() -> No
         message = envelope_message(
             Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1), origin="t"
         )
-        raw = RawMessage(message.body, message.headers, message.properties, "user.created")
+        raw = TaskMessage(message.body, message.headers, message.properties, "user.created")
         orders = Queue("orders.events", no_declare=True)(conn.default_channel)
         producer = Producer(conn.default_channel)
 
@@ -48,7 +47,7 @@ def test_a_retry_passing_a_delay_level_it_went_through_before_comes_back() -> No
             received = wait_for(
                 lambda: orders.get(no_ack=True), timeout=15, what=f"retry {attempt} back in orders.events"
             )
-            raw = RawMessage.of(received)
+            raw = TaskMessage.of(received)
             assert raw.headers["retries"] == attempt
             assert raw.headers["id"] == message.headers["id"]
             assert raw.headers.get("x-death"), "it really went through a delay queue"

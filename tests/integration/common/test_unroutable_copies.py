@@ -13,9 +13,9 @@ from kombu import Connection, Exchange, Producer
 from kombu.transport.native_delayed_delivery import level_name
 
 from common.bus.amqp import topology
-from common.bus.amqp.wire import envelope_message
+from common.bus.amqp.wire import TaskMessage, envelope_message
 from common.bus.consume import deadletters
-from common.bus.consume.deadletters import Failure, RawMessage
+from common.bus.consume.deadletters import Failure
 from common.contracts import Envelope, UserCreated
 from tests.support import broker
 
@@ -33,12 +33,12 @@ def bare_url() -> Iterator[str]:
         broker.delete_vhost(vhost)
 
 
-def raw_message() -> RawMessage:
+def raw_message() -> TaskMessage:
     event = UserCreated(user_id=uuid.uuid4(), email="a@example.com", first_name="A", last_name="B")
     message = envelope_message(
         Envelope.wrap(event, producer="users", aggregate_id="a", aggregate_version=1), origin="test"
     )
-    return RawMessage(message.body, message.headers, message.properties, "user.created")
+    return TaskMessage(message.body, message.headers, message.properties, "user.created")
 
 
 def test_a_dead_letter_with_no_dead_letter_queue_fails_to_publish(bare_url: str) -> None:
