@@ -10,6 +10,8 @@ from orders_svc.orders.models import Customer, Order, OrderLine
 
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
+    # The key first: the fields inherited from Replica would otherwise lead the page.
+    fields = ("id", "email", "version", "deleted_at")
     list_display = ("id", "email", "version", "deleted_at", "created_at", "updated_at")
     list_filter = (("deleted_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("=id", "email")
