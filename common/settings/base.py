@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from common.observability.logging import config as log_config
 from common.settings.env import (
+    DEFAULT_AMQP_URL,
     env_bool,
     env_choice,
     env_float,
@@ -111,7 +112,7 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
 
 # --- Broker -------------------------------------------------------------------------------------
-AMQP_URL = env_str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+AMQP_URL = env_str("AMQP_URL", DEFAULT_AMQP_URL)
 if not AMQP_URL.startswith(("amqp://", "amqps://")):
     raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {AMQP_URL!r}")
 
