@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ReadOnlyAdmin
-from common.api import ApplicationError
+from common.errors import ApplicationError
 from orders_svc.orders import services
 from orders_svc.orders.models import Customer, Order, OrderLine
 
