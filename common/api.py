@@ -1,7 +1,8 @@
-"""One application error type and one exception handler, shared by every service's API.
+"""One exception handler, shared by every service's API.
 
-Services raise `ApplicationError` from their service functions; views stay thin and every error leaves
-as JSON with a `detail`, a machine-readable `code`, and the field it concerns when there is one.
+Services raise `common.errors.ApplicationError` (or one of its kinds) from their service functions;
+views stay thin and every error leaves as JSON with a `detail`, a machine-readable `code`, and the
+field it concerns when there is one. The HTTP status of each kind is decided here, not in services.
 """
 
 from __future__ import annotations
@@ -16,21 +17,19 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from common.errors import ApplicationError, Conflict, Forbidden, NotFound
 
-class ApplicationError(Exception):
-    status_code: int = status.HTTP_400_BAD_REQUEST
-    code: str = "invalid"
+# The answer to each kind of application error; an error of several kinds gets its nearest one's.
+STATUSES: dict[type[ApplicationError], int] = {
+    ApplicationError: status.HTTP_400_BAD_REQUEST,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+}
 
-    def __init__(
-        self, message: str, *, field: str | None = None, code: str | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status_code = status
+
+def status_of(exc: ApplicationError) -> int:
+    return next(STATUSES[kind] for kind in type(exc).__mro__ if kind in STATUSES)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -38,7 +37,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
         if exc.field:
             body[exc.field] = [exc.message]
-        return Response(body, status=exc.status_code)
+        return Response(body, status=status_of(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}

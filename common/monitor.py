@@ -13,6 +13,8 @@ import os
 
 from celery import Celery
 
+from common.settings.env import DEFAULT_AMQP_URL
+
 if os.environ.get("APP_ENV", "local") != "local" and not (
     os.environ.get("FLOWER_BASIC_AUTH") or os.environ.get("FLOWER_AUTH_PROVIDER")
 ):
@@ -24,7 +26,7 @@ if os.environ.get("APP_ENV", "local") != "local" and not (
 
 app = Celery("monitor", set_as_current=True)
 app.conf.update(
-    broker_url=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    broker_url=os.environ.get("AMQP_URL", DEFAULT_AMQP_URL),
     broker_connection_retry_on_startup=True,
     accept_content=["json"],
     task_serializer="json",

@@ -18,9 +18,27 @@ from django.utils import timezone
 M = TypeVar("M", bound=models.Model)
 
 
+class Replica(models.Model):
+    """What every replica stores beside its key (the aggregate's id) and the state it copies: the
+    version `apply_version` last applied, when the tombstone was set, and its own timestamps.
+    Abstract: each service keeps its own table."""
+
+    version = models.PositiveIntegerField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ("-created_at",)
+
+
+R = TypeVar("R", bound=Replica)
+
+
 def apply_version(
-    model: type[M], *, key: dict[str, Any], version: int, values: dict[str, Any], delete: bool = False
-) -> M | None:
+    model: type[R], *, key: dict[str, Any], version: int, values: dict[str, Any], delete: bool = False
+) -> R | None:
     """Apply the aggregate's state at `version`; the row when it changed, None when it was stale.
 
     The row is locked while deciding, so two events of one aggregate handled at once serialise.

@@ -23,9 +23,9 @@ import sys
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from common.bus.amqp.connection import DEFAULT_AMQP_URL
 from common.bus.amqp.topology import queue_policy
 from common.cli import SERVICES
+from common.settings.env import DEFAULT_AMQP_URL
 
 DEFAULT_DELIVERY_LIMIT = 50  # returns and crashes; our crash count parks a poison message at 5
 

@@ -1,4 +1,5 @@
-"""Settings every service shares; each `<svc>_svc/settings.py` star-imports this and adds its own.
+"""Settings every service shares; each `<svc>_svc/settings.py` star-imports this, sets what every
+service derives from its name with `service_settings`, and adds its own.
 
 Everything that differs between machines comes from the environment (see README, "Configuration").
 `APP_ENV` picks the profile: `local` (default, for `make run`), `test`, or `production` (no insecure
@@ -7,6 +8,7 @@ defaults: a missing secret stops the process).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from common.observability.logging import config as log_config
 from common.settings.env import (
+    DEFAULT_AMQP_URL,
     env_bool,
     env_choice,
     env_float,
@@ -111,7 +114,7 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
 
 # --- Broker -------------------------------------------------------------------------------------
-AMQP_URL = env_str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+AMQP_URL = env_str("AMQP_URL", DEFAULT_AMQP_URL)
 if not AMQP_URL.startswith(("amqp://", "amqps://")):
     raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {AMQP_URL!r}")
 
@@ -321,3 +324,40 @@ def service_port(name: str, service: str, base: int) -> int:
 
 def logging_config(service: str) -> dict[str, Any]:
     return log_config(service, fmt=LOG_FORMAT, level=LOG_LEVEL, levels=LOG_LEVELS)
+
+
+# --- A service's own settings, built from its name --------------------------------------------
+# How orders and notifications authenticate: the users service's public key alone, no user table.
+_STATELESS_AUTHENTICATION = "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"
+
+
+def service_settings(
+    service: str,
+    *,
+    app: str,
+    description: str,
+    extra_apps: Sequence[str] = (),
+    authentication: str = _STATELESS_AUTHENTICATION,
+    issuer: bool = False,
+) -> dict[str, Any]:
+    """What every service sets the same way, from its name and its Django app; its settings module
+    adds what is its own: `globals().update(service_settings(...))`. `issuer` is for the service that
+    signs tokens (users) and so needs the private key too."""
+    service_databases = databases(service)
+    soft_limit, hard_limit = task_time_limits(service_databases)
+    return {
+        "SERVICE_NAME": service,
+        "ROOT_URLCONF": f"{service}_svc.urls",
+        "WSGI_APPLICATION": f"{service}_svc.wsgi.application",
+        "INSTALLED_APPS": [*INSTALLED_APPS, *extra_apps, app],
+        "DATABASES": service_databases,
+        "BUS_TASK_SOFT_TIME_LIMIT": soft_limit,
+        "BUS_TASK_TIME_LIMIT": hard_limit,
+        "LOGGING": logging_config(service),
+        "WORKER_HTTP_PORT": service_port("WORKER_HTTP_PORT", service, 9100),
+        "RELAY_HTTP_PORT": service_port("RELAY_HTTP_PORT", service, 9110),
+        "SIMPLE_JWT": jwt_settings(issuer=issuer),
+        "REST_FRAMEWORK": rest_framework(authentication=authentication),
+        "SPECTACULAR_SETTINGS": spectacular(service, description),
+        "EVENT_HANDLERS": f"{app}.handlers.registry",
+    }

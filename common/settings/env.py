@@ -11,6 +11,10 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+# The broker when AMQP_URL is not set: a local RabbitMQ's default user. One constant for the settings,
+# Flower and the command-line tools, which read AMQP_URL without Django.
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

@@ -6,6 +6,8 @@ from notifications_svc.notifications.models import Contact, Notification
 
 @admin.register(Contact)
 class ContactAdmin(ReadOnlyAdmin):
+    # The key first: the fields inherited from Replica would otherwise lead the page.
+    fields = ("user_id", "email", "first_name", "version", "deleted_at")
     list_display = ("user_id", "email", "first_name", "version", "deleted_at", "updated_at")
     list_filter = (("deleted_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("=user_id", "email")

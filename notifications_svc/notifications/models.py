@@ -4,8 +4,10 @@ import uuid
 
 from django.db import models
 
+from common.replicas import Replica
 
-class Contact(models.Model):
+
+class Contact(Replica):
     """Replica of a user's contact details, built from user events only; `version` is the last user
     version applied. A deleted user stays as a tombstone (`deleted_at`, details cleared): nothing is
     ever sent to it, and late events cannot revive it."""
@@ -13,13 +15,6 @@ class Contact(models.Model):
     user_id = models.UUIDField(primary_key=True, help_text="The user's id in the users service.")
     email = models.EmailField(blank=True)
     first_name = models.CharField(max_length=150, blank=True)
-    version = models.PositiveIntegerField()
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return self.email

@@ -3,13 +3,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ReadOnlyAdmin
-from common.api import ApplicationError
+from common.errors import ApplicationError
 from orders_svc.orders import services
 from orders_svc.orders.models import Customer, Order, OrderLine
 
 
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
+    # The key first: the fields inherited from Replica would otherwise lead the page.
+    fields = ("id", "email", "version", "deleted_at")
     list_display = ("id", "email", "version", "deleted_at", "created_at", "updated_at")
     list_filter = (("deleted_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("=id", "email")

@@ -4,20 +4,15 @@ import uuid
 
 from django.db import models
 
+from common.replicas import Replica
 
-class Customer(models.Model):
+
+class Customer(Replica):
     """Replica of a user, built from user events only; `version` is the last user version applied.
     A deleted user stays as a tombstone (`deleted_at`, email cleared) so late events cannot revive it."""
 
     id = models.UUIDField(primary_key=True, help_text="The user's id in the users service.")
     email = models.EmailField(blank=True)
-    version = models.PositiveIntegerField()
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return self.email

@@ -10,12 +10,11 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 
-from common.api import ApplicationError
-from common.bus.outbox.publish import publish
+from common.bus import publish
 from common.contracts import OrderCancelled, OrderPlaced
 from common.contracts import OrderLine as OrderLineContract
+from common.errors import Conflict, Forbidden, NotFound
 from orders_svc.orders.models import Customer, Order, OrderLine
 
 CANCEL_REASONS: dict[Order.CancelReason, Literal["customer", "account_deleted", "operator"]] = {
@@ -31,14 +30,22 @@ class LineInput(TypedDict):
     unit_price: Decimal
 
 
-class CustomerUnknown(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
+class CustomerUnknown(Conflict):
+    """The customer's sign-up event has not arrived yet: retrying later can succeed."""
+
     code = "customer_unknown"
 
 
-class OrderNotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
+class CustomerDeleted(Forbidden):
+    code = "customer_deleted"
+
+
+class OrderNotFound(NotFound):
+    """Also raised for another customer's order: to the caller it does not exist."""
+
+
+class NotCancellable(Conflict):
+    code = "not_cancellable"
 
 
 def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
@@ -52,9 +59,7 @@ def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
                 "arrived. Retry in a moment."
             )
         if customer.deleted_at is not None:
-            raise ApplicationError(
-                "This account has been deleted.", code="customer_deleted", status=status.HTTP_403_FORBIDDEN
-            )
+            raise CustomerDeleted("This account has been deleted.")
         total = sum((line["unit_price"] * line["quantity"] for line in items), start=Decimal("0"))
         order = Order.objects.create(customer=customer, total=total, currency=settings.ORDER_CURRENCY)
         OrderLine.objects.bulk_create(
@@ -75,17 +80,14 @@ def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
 
 
 def cancel_order(*, customer_id: UUID, order_id: UUID, reason: Order.CancelReason) -> Order:
-    """Cancel one of the customer's orders while it is still placed; 404 for anyone else's."""
+    """Cancel one of the customer's orders while it is still placed; `OrderNotFound` for anyone
+    else's."""
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(id=order_id, customer_id=customer_id).first()
         if order is None:
             raise OrderNotFound("No such order.")
         if not order.cancellable:
-            raise ApplicationError(
-                f"The order is {order.status} and can no longer be cancelled.",
-                code="not_cancellable",
-                status=status.HTTP_409_CONFLICT,
-            )
+            raise NotCancellable(f"The order is {order.status} and can no longer be cancelled.")
         _cancel(order, reason)
     return order
 

@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from common.api import ApplicationError
-from common.bus.outbox.publish import publish
+from common.bus import publish
 from common.contracts import UserCreated, UserDeleted, UserUpdated
 from common.contracts.types import normalize_email
 from common.contracts.users import ProfileField
+from common.errors import ApplicationError
 from users_svc.accounts.models import User
 
 EMAIL_TAKEN = "A user with this email already exists."

@@ -8,7 +8,7 @@ from typing import Any
 
 from kombu import Connection
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+from common.settings.env import DEFAULT_AMQP_URL
 
 
 def raw_channel(connection: Connection) -> Any:
