@@ -15,6 +15,7 @@ from common.bus import publish
 from common.contracts import OrderCancelled, OrderPlaced
 from common.contracts import OrderLine as OrderLineContract
 from common.errors import Conflict, Forbidden, NotFound
+from common.replicas import apply_version
 from orders_svc.orders.models import Customer, Order, OrderLine
 
 CANCEL_REASONS: dict[Order.CancelReason, Literal["customer", "account_deleted", "operator"]] = {
@@ -46,6 +47,17 @@ class OrderNotFound(NotFound):
 
 class NotCancellable(Conflict):
     code = "not_cancellable"
+
+
+def apply_customer(*, user_id: UUID, version: int, email: str = "", deleted: bool = False) -> Customer | None:
+    """The customer replica at `version`, if newer than what it holds (a tombstone once deleted)."""
+    return apply_version(
+        Customer,
+        key={"id": user_id},
+        version=version,
+        values={"email": "" if deleted else email},
+        delete=deleted,
+    )
 
 
 def place_order(*, customer_id: UUID, items: Sequence[LineInput]) -> Order:
