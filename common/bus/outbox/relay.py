@@ -1,5 +1,6 @@
 """The relay: takes committed outbox rows to RabbitMQ, in order, at least once. It also prunes the
-service's outbox and inbox tables, being the one long-running housekeeping process of the service.
+service's outbox (and what its command adds: the inbox), being the service's one long-running
+housekeeping process.
 
 One batch = three steps, none holding a transaction open: claim pending rows in one statement
 (`FOR UPDATE SKIP LOCKED` while choosing, then a lease in `claimed_until`, so several relays share the
@@ -34,7 +35,6 @@ from django.db import DatabaseError, close_old_connections, connection
 from common.bus import metrics, outbox, signals
 from common.bus.amqp.confirms import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
 from common.bus.amqp.wire import TaskMessage, task_message
-from common.bus.consume import inbox
 from common.bus.models import OutboxMessage
 from common.observability.context import in_flight
 
@@ -98,8 +98,9 @@ class RelayConfig:
     confirm_timeout: float = 15.0
     max_backoff: float = 30.0
     retention: timedelta = timedelta(days=7)
-    inbox_retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
+    # other tables to prune as often (the consumers' inbox): each returns how many rows it removed
+    pruning: tuple[Callable[[], int], ...] = ()
     # the service's own housekeeping (BUS_HOUSEKEEPING: say, mailing committed notifications), run
     # every second between batches; each returns how much it did
     housekeeping: tuple[Callable[[], int], ...] = ()
@@ -413,9 +414,9 @@ class Relay:
             return
         self._last_prune = now
         pruned = outbox.prune(older_than=self.config.retention)
-        forgotten = inbox.prune(older_than=self.config.inbox_retention)
-        if pruned or forgotten:
-            log.info("relay: pruned %d published outbox row(s) and %d inbox row(s)", pruned, forgotten)
+        others = sum(prune() for prune in self.config.pruning)
+        if pruned or others:
+            log.info("relay: pruned %d published outbox row(s) and %d other row(s)", pruned, others)
 
     def _maybe_housekeep(self) -> None:
         now = time.monotonic()

@@ -187,3 +187,33 @@ def test_the_correlation_in_flight_travels_to_the_broker(tap: EventTap) -> None:
     assert received["envelope"]["causation_id"] == str(cause)
     assert received["headers"]["root_id"] == str(correlation)
     assert received["headers"]["parent_id"] == str(cause)
+
+
+def test_a_running_relay_prunes_what_its_command_gives_it_with_the_outbox() -> None:
+    # given an inbox row past its retention, and a relay told to prune the inbox too
+    from functools import partial
+
+    from common.bus.consume import inbox
+    from common.bus.models import InboxMessage
+
+    InboxMessage.objects.create(
+        event_id=uuid.uuid4(), event_type="user.created", handled_at=timezone.now() - timedelta(days=31)
+    )
+    stop = threading.Event()
+    relay = Relay(
+        RelayConfig(
+            service=settings.SERVICE_NAME,
+            amqp_url=settings.AMQP_URL,
+            prune_every=0.0,
+            pruning=(partial(inbox.prune, older_than=timedelta(days=30)),),
+        ),
+        stop=stop,
+    )
+    running = threading.Thread(target=relay.run)
+    running.start()
+    try:
+        # then its loop removes it
+        wait_for(lambda: not InboxMessage.objects.exists(), what="the old inbox row to be pruned")
+    finally:
+        stop.set()
+        running.join(30)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import threading
 from datetime import timedelta
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.db.backends.signals import connection_created
 from django.utils.module_loading import import_string
 
 from common.bus.amqp.confirms import BrokerUnavailable
-from common.bus.consume import deadletters
+from common.bus.consume import deadletters, inbox
 from common.bus.outbox.relay import Relay, RelayConfig, relaxed_commits
 from common.observability import metrics
 from common.observability.http import serve
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         set_role("relay")
         connection_created.connect(relaxed_commits)
         stop = threading.Event()
+        inbox_retention = timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS)
         relay = Relay(
             RelayConfig(
                 service=settings.SERVICE_NAME,
@@ -48,7 +50,7 @@ class Command(BaseCommand):
                 poll_interval=options["poll_interval"],
                 confirm_timeout=settings.BUS_RELAY_CONFIRM_TIMEOUT,
                 retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
-                inbox_retention=timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS),
+                pruning=(partial(inbox.prune, older_than=inbox_retention),),
                 lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
                 linger=settings.BUS_RELAY_LINGER_MS / 1000,
                 housekeeping=(
