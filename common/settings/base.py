@@ -119,6 +119,10 @@ if not AMQP_URL.startswith(("amqp://", "amqps://")):
     raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {AMQP_URL!r}")
 
 # --- Event bus ----------------------------------------------------------------------------------
+# The speed-only uses of Celery's, kombu's and py-amqp's private internals (common/bus/internals/):
+# 0 turns them all off (consumer batching, coalesced and read-free publishing, Django connection
+# reuse in the worker), leaving every guarantee as it is, for an upgrade or a suspicion.
+BUS_FAST_PATHS = env_bool("BUS_FAST_PATHS", True)
 # Handlers wait on the database most of the time: more processes than cores keep both busy.
 WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 4, minimum=1, maximum=64)
 WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1, maximum=512)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from common.bus.consume.failures import Park, RetryLater
 from common.bus.consume.handlers import HandlerRegistry
-from common.bus.consume.tasks import handle_message
+from common.bus.consume.handling import Delivery, outcomes
 from common.contracts import Envelope, OrderLine, contract_for, registered, versions_of
 
 Data = dict[str, Any]
@@ -83,19 +83,18 @@ def check_consumer(
         )
         if given is not None:
             given(data)
-        try:
-            outcome = handle_message(
-                registry, (envelope.to_json_dict(),), {}, task_name=event_type, attempt=1
-            )
-        except RetryLater as later:
+        outcome = outcomes(registry, [Delivery(event_type, (envelope.to_json_dict(),), {})])[0]
+        if isinstance(outcome, RetryLater):
             raise AssertionError(
-                f"{registry.service} retried {event_type} v{version} ({later.cause}): set up what it "
+                f"{registry.service} retried {event_type} v{version} ({outcome.cause}): set up what it "
                 f"needs with given=\nexample: {data}"
-            ) from None
-        except Park as parked:
+            )
+        if isinstance(outcome, Park):
             raise AssertionError(
-                f"{registry.service} cannot read {event_type} v{version}: {parked}\nexample: {data}"
-            ) from None
+                f"{registry.service} cannot read {event_type} v{version}: {outcome}\nexample: {data}"
+            )
+        if isinstance(outcome, BaseException):
+            raise outcome
         assert outcome == "handled", (outcome, data)
         handled.append(envelope)
     return handled

@@ -1,9 +1,9 @@
 """Publishing to RabbitMQ with pipelined publisher confirms and unroutable detection.
 
-One confirm per message waited on in turn caps a connection near 1,400 messages/s here; instead a
-whole batch is sent, then the confirms are drained (a bounded window: one batch). Every message is
-`mandatory`, so one that no queue is bound for comes back (basic.return, always before its ack)
-instead of being confirmed and silently dropped.
+Waiting for each message's confirm in turn caps a connection far below the broker's rate; instead a
+whole batch is sent, then its confirms are drained. Every message is `mandatory`, so one that no
+queue is bound for comes back (basic.return, always before its ack) instead of being confirmed and
+silently dropped.
 """
 
 from __future__ import annotations
@@ -16,63 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import amqp
-from amqp import spec
 from amqp.exceptions import ChannelError
 from kombu import Connection as KombuConnection
 
-from common.bus.amqp.fast_message import EventMessage
 from common.bus.amqp.topology import EVENTS_EXCHANGE
 from common.bus.amqp.wire import TaskMessage
-
-FLUSH_AT = 256 * 1024  # bytes of frames written per system call while a batch is sent
-_BASIC_PUBLISH = b"\x00\x3c\x00\x28"  # class 60 (basic), method 40 (publish)
-_METHOD, _HEADER, _BODY = 1, 2, 3
-
-
-def _is_publication(data: bytes | memoryview) -> bool:
-    """A write of basic.publish (method frame, with its content frames) or of a content frame."""
-    kind = data[0]
-    return kind in (_HEADER, _BODY) or (kind == _METHOD and bytes(data[7:11]) == _BASIC_PUBLISH)
-
-
-@contextlib.contextmanager
-def coalesced_writes(transport: Any, flush_at: int = FLUSH_AT) -> Iterator[None]:
-    """Write a batch's publications in a few large writes: py-amqp makes one system call per
-    message, which cost the relay (and RabbitMQ, reading them) a quarter of their time.
-
-    Only whole publication frames are held back. Anything else py-amqp writes meanwhile (say the
-    close-ok and reopen of a channel the broker closed, whose answer it then waits for) flushes
-    what is held and goes out at once. What an exception leaves unsent is dropped with the
-    connection by the caller."""
-    socket_write = transport._write
-    pending: list[bytes] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal size
-        if pending:
-            data = b"".join(pending)
-            pending.clear()
-            size = 0
-            socket_write(data)
-
-    def buffer(data: bytes | memoryview) -> None:
-        nonlocal size
-        if not _is_publication(data):
-            flush()
-            socket_write(data)
-            return
-        pending.append(bytes(data))  # py-amqp reuses the buffer it hands over
-        size += len(data)
-        if size >= flush_at:
-            flush()
-
-    transport._write = buffer
-    try:
-        yield
-        flush()
-    finally:
-        transport._write = socket_write
+from common.bus.internals import fast_paths, py_amqp
 
 
 class BrokerUnavailable(Exception):
@@ -99,6 +48,7 @@ class ConfirmingPublisher:
         connect_timeout: float = 5.0,
         heartbeat: int = 30,
         name: str = "relay",
+        fast: bool | None = None,
     ) -> None:
         parsed = KombuConnection(url)
         self._params: dict[str, Any] = dict(
@@ -112,6 +62,7 @@ class ConfirmingPublisher:
             client_properties={"connection_name": name},
         )
         self.confirm_timeout = confirm_timeout
+        self.fast = fast_paths() if fast is None else fast
         self._conn: amqp.Connection | None = None
         self._channel: Any = None
         self._next_tag = 1
@@ -193,19 +144,12 @@ class ConfirmingPublisher:
             self._connect()
         assert self._conn is not None
         sent = []
+        writes = py_amqp.coalesced_writes(self._conn.transport) if self.fast else contextlib.nullcontext()
         try:
-            with self._broker_errors(), coalesced_writes(self._conn.transport):
+            with self._broker_errors(), writes:
                 self._read_pending()
                 for message in messages:
-                    amqp_message = EventMessage(message.body, headers=message.headers, **message.properties)
-                    # basic_publish minus its non-blocking read before every message (a third of
-                    # the relay's time); `_read_pending` does that once per batch
-                    self._channel.send_method(
-                        spec.Basic.Publish,
-                        "Bssbb",
-                        (0, EVENTS_EXCHANGE.name, message.routing_key, True, False),  # mandatory
-                        amqp_message,
-                    )
+                    self._publish_one(message)
                     message_id = message.properties["message_id"]
                     self._unconfirmed[self._next_tag] = message_id
                     self._next_tag += 1
@@ -214,6 +158,14 @@ class ConfirmingPublisher:
             self._reset()  # any error: tags were counted for frames that never left, start clean
             raise
         return sent
+
+    def _publish_one(self, message: TaskMessage) -> None:
+        if self.fast:
+            fast = py_amqp.EventMessage(message.body, headers=message.headers, **message.properties)
+            py_amqp.publish_unread(self._channel, fast, EVENTS_EXCHANGE.name, message.routing_key)
+            return
+        plain = amqp.Message(message.body, application_headers=message.headers, **message.properties)
+        self._channel.basic_publish(plain, EVENTS_EXCHANGE.name, message.routing_key, mandatory=True)
 
     def _read_pending(self) -> None:
         """Take in what the broker sent meanwhile (confirms, returns, connection.blocked), without

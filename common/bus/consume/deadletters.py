@@ -29,10 +29,10 @@ from amqp.exceptions import AMQPError
 from kombu import Connection, Producer, Queue
 from kombu.exceptions import OperationalError
 from kombu.pools import producers
-from kombu.transport.native_delayed_delivery import calculate_routing_key, level_name
 
 from common.bus.amqp import topology
 from common.bus.amqp.wire import TaskMessage
+from common.bus.internals import kombu as delays
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -186,8 +186,8 @@ def schedule_retry(
     publish_copy(
         producer,
         raw,
-        exchange=level_name(27),
-        routing_key=calculate_routing_key(delay, topology.retry_routing_key(service)),
+        exchange=delays.delay_exchange(),
+        routing_key=delays.delay_routing_key(delay, topology.retry_routing_key(service)),
         headers=headers,
     )
 

@@ -1,4 +1,5 @@
-"""From a received task message to a handler call: validate, then run once, in one transaction.
+"""From received events to their outcomes, for every route (a Celery task, a batch): validate,
+then run each handler once per event id, in one transaction with its inbox row.
 
 Validation happens before any write, so a message that cannot be understood changes nothing and goes
 straight to the dead-letter queue; it is never retried, since it would fail the same way every time.
@@ -10,13 +11,16 @@ import logging
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from pydantic import ValidationError
 
 from common.bus import metrics
 from common.bus.consume import inbox
+from common.bus.consume.failures import Park, RetryLater, is_transient, qualified_name, retry_delay
 from common.bus.consume.handlers import HandlerRegistry, Subscription
 from common.contracts.base import Contract, UnknownEventType, UnknownEventVersion, upcast
 from common.contracts.envelope import Envelope
@@ -30,6 +34,62 @@ class InvalidMessage(ValueError):
 
 
 Parsed = tuple[Envelope, Subscription, Contract]
+# "handled", "duplicate", or what to do instead: RetryLater, Park, or the handler's own error (parked)
+Outcome = str | Exception
+
+
+@dataclass(frozen=True)
+class Delivery:
+    task_name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    attempt: int = 1  # 1 for the first delivery, +1 for each retry
+
+
+def outcomes(registry: HandlerRegistry, deliveries: Sequence[Delivery]) -> list[Outcome]:
+    """What becomes of each delivery. Several valid ones are handled in one transaction; if it
+    fails, it is rolled back and each is handled alone, with its own retries and dead letter."""
+    results: dict[int, Outcome] = {}
+    parsed: list[tuple[int, Parsed]] = []
+    for index, delivery in enumerate(deliveries):
+        try:
+            parsed.append(
+                (index, parse(registry, delivery.args, delivery.kwargs, task_name=delivery.task_name))
+            )
+        except InvalidMessage as exc:
+            results[index] = Park("invalid", str(exc), "InvalidMessage")
+    if len(parsed) > 1:
+        try:
+            handled = handle_batch([item for _, item in parsed], service=registry.service)
+        except Exception as exc:  # noqa: BLE001 - rolled back: each event gets its own transaction and fate
+            log.info("a batch of %d rolled back (%s); handling its events one by one", len(parsed), exc)
+        else:
+            results.update((index, _status(new)) for (index, _), new in zip(parsed, handled, strict=True))
+            parsed = []
+    for index, item in parsed:
+        results[index] = _alone(item, deliveries[index].attempt, registry.service)
+    return [results[index] for index in range(len(deliveries))]
+
+
+def _alone(item: Parsed, attempt: int, service: str) -> Outcome:
+    try:
+        return _status(handle_batch([item], service=service)[0])
+    except Exception as exc:  # noqa: BLE001 - the outcome says what to do with it
+        if not is_transient(exc, item[1].transient):
+            return exc
+        cause = f"{type(exc).__name__}: {exc}"
+        if attempt >= settings.BUS_RETRY_MAX_ATTEMPTS:
+            exhausted = Park(
+                "retries-exhausted", f"gave up after {attempt} attempts: {cause}", qualified_name(exc)
+            )
+            exhausted.__cause__ = exc
+            return exhausted
+        base, maximum = settings.BUS_RETRY_BASE_SECONDS, settings.BUS_RETRY_MAX_DELAY_SECONDS
+        return RetryLater(retry_delay(attempt, base=base, maximum=maximum), attempt, cause)
+
+
+def _status(new: bool) -> str:
+    return "handled" if new else "duplicate"
 
 
 def parse(

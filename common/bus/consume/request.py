@@ -10,20 +10,22 @@ only the broker's delivery limit, which also counts returns of messages never st
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback  # type: ignore[attr-defined]
 from celery.exceptions import Terminated, WorkerLostError
-from celery.worker import state
-from celery.worker.request import Request, task_ready  # type: ignore[attr-defined]
+from celery.worker.request import Request
 
 from common.bus import metrics
 from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters
 from common.bus.consume.failures import Park, RetryLater
+from common.bus.internals import celery
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.consume.worker")
 PASS_THROUGH = (SystemExit, KeyboardInterrupt, MemoryError)  # Celery's handling
+Retry = partial[None]  # publishes the copy: (producer, service, raw message)
 
 
 class EventRequest(Request):
@@ -33,17 +35,13 @@ class EventRequest(Request):
         exc = exc_info.exception
         if isinstance(exc, ExceptionWithTraceback):
             exc = exc.exc
-        if getattr(state, "should_terminate", None) not in (None, False):  # (typed None in the stubs)
-            # a cold shutdown: whatever the attempt's outcome, the message comes back after the
-            # restart (no retry or dead letter is published now; a dead letter without its reason
-            # is what rejecting it would make)
-            task_ready(self)
+        if celery.cold_shutdown():
+            # whatever the attempt's outcome, the message comes back after the restart (no retry or
+            # dead letter is published now; rejecting it would make a dead letter without a reason)
+            celery.task_ready(self)
             self.reject(requeue=True)
             return
-        if isinstance(exc, WorkerLostError):
-            self._after_crash(exc, exc_info)
-            return
-        revoked = isinstance(exc, Terminated) and self.id in state.revoked
+        revoked = isinstance(exc, Terminated) and celery.revoked(self.id)
         if isinstance(exc, PASS_THROUGH) or (isinstance(exc, Terminated) and not revoked):
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
             return
@@ -51,17 +49,45 @@ class EventRequest(Request):
             exc = Park(
                 "terminated", f"terminated while running ({exc}) by an operator's revoke", "Terminated"
             )
-        task_ready(self)
-        service = self.task.app.conf.bus_service
+        celery.task_ready(self)
         raw = TaskMessage.of(self.message)
+        retry: Retry | None = None
+        failure: deadletters.Failure | None = None
+        if isinstance(exc, WorkerLostError):  # its process died: a segfault, OOM, SIGKILL, time limit
+            crashes = int(raw.headers.get(deadletters.H_CRASHES) or 0) + 1
+            limit = int(self.task.app.conf.bus_delivery_limit)
+            note = f"crash {crashes}, {limit} allowed: {exc}"
+            if crashes <= limit:
+                retry = partial(deadletters.redeliver_after_crash, crashes=crashes)
+            else:
+                message = f"the worker's process died handling it {crashes} time(s): {exc}"
+                failure = deadletters.Failure(
+                    "crashed", "WorkerLostError", message, str(exc_info.traceback or ""), attempts=crashes
+                )
+        elif isinstance(exc, RetryLater):
+            note = str(exc)
+            retry = partial(deadletters.schedule_retry, delay=exc.delay, attempt=exc.attempt, error=exc.cause)
+        else:
+            failure = self._failure(exc or RuntimeError("unknown failure"), exc_info)
+        self._carry_out(raw, retry, failure, note if retry else "", exc_info, send_failed_event)
+
+    def _carry_out(
+        self,
+        raw: TaskMessage,
+        retry: Retry | None,
+        failure: deadletters.Failure | None,
+        note: str,
+        exc_info: ExceptionInfo,
+        send_failed_event: bool,
+    ) -> None:
+        """Publish the retry or the dead letter (confirmed), then ack; requeue if it cannot be."""
+        service = self.task.app.conf.bus_service
         try:
             with deadletters.confirmed_producer(self.task.app.conf.broker_url) as producer:
-                if isinstance(exc, RetryLater):
-                    deadletters.schedule_retry(
-                        producer, service, raw, delay=exc.delay, attempt=exc.attempt, error=exc.cause
-                    )
+                if retry is not None:
+                    retry(producer, service, raw)
                 else:
-                    failure = self._failure(exc or RuntimeError("unknown failure"), exc_info)
+                    assert failure is not None
                     parked_as = deadletters.park(producer, service, raw, failure)
         except Exception:
             log.exception("could not retry or park %s %s; requeueing it", self.name, self.id)
@@ -70,19 +96,15 @@ class EventRequest(Request):
         self.acknowledge()
         labels = {"service": service, "type": self.name}
         with message_context(raw.headers):
-            if isinstance(exc, RetryLater):
-                metrics.RETRIED.labels(**labels).inc()
-                log.warning("%s %s: %s", self.name, self.id, exc)
-                self.send_event("task-retried", exception=str(exc), traceback=exc_info.traceback)
+            if retry is not None:
+                if retry.func is deadletters.schedule_retry:  # a crash's redelivery is no retry
+                    metrics.RETRIED.labels(**labels).inc()
+                log.warning("%s %s sent back: %s", self.name, self.id, note)
+                self.send_event("task-retried", exception=note[:1000], traceback=exc_info.traceback)
                 return
+            assert failure is not None
             metrics.DEAD_LETTERED.labels(**labels, kind=failure.kind).inc()
-            log.error(
-                "%s %s parked in the dead-letter queue as %s: %s",
-                self.name,
-                self.id,
-                parked_as,
-                failure.message,
-            )
+            log.error("%s %s parked as %s: %s", self.name, self.id, parked_as, failure.message)
         if send_failed_event:
             self.send_event(
                 "task-failed",
@@ -90,58 +112,14 @@ class EventRequest(Request):
                 traceback=exc_info.traceback,
             )
 
-    def _after_crash(self, exc: WorkerLostError, exc_info: ExceptionInfo) -> None:
-        """Its pool process died (a segfault, the OOM killer, SIGKILL, the hard time limit)."""
-        task_ready(self)
-        service = self.task.app.conf.bus_service
-        raw = TaskMessage.of(self.message)
-        crashes = int(raw.headers.get(deadletters.H_CRASHES) or 0) + 1
-        limit = int(self.task.app.conf.bus_delivery_limit)
-        failure = deadletters.Failure(
-            "crashed",
-            "WorkerLostError",
-            f"the worker's process died handling it {crashes} time(s): {exc}",
-            str(exc_info.traceback or ""),
-            attempts=crashes,
-        )
-        try:
-            with deadletters.confirmed_producer(self.task.app.conf.broker_url) as producer:
-                if crashes > limit:
-                    parked_as = deadletters.park(producer, service, raw, failure)
-                else:
-                    deadletters.redeliver_after_crash(producer, service, raw, crashes=crashes)
-        except Exception:
-            log.exception("could not send %s %s back after a crash; requeueing it", self.name, self.id)
-            self.reject(requeue=True)
-            return
-        self.acknowledge()
-        with message_context(raw.headers):
-            if crashes > limit:
-                metrics.DEAD_LETTERED.labels(service=service, type=self.name, kind="crashed").inc()
-                log.error("%s %s parked as %s: %s", self.name, self.id, parked_as, failure.message)
-                self.send_event("task-failed", exception=f"WorkerLostError: {failure.message}"[:1000])
-            else:
-                log.warning(
-                    "%s %s sent back (crash %d, %d allowed): %s", self.name, self.id, crashes, limit, exc
-                )
-                self.send_event("task-retried", exception=f"WorkerLostError: {exc}"[:1000])
-
     def _failure(self, exc: BaseException, exc_info: ExceptionInfo) -> deadletters.Failure:
         attempts = int(self.message.headers.get("retries") or 0) + 1
         if isinstance(exc, Park):
-            return deadletters.Failure(
-                kind=exc.kind,
-                exception_type=exc.exception_type,
-                message=exc.cause,
-                traceback=str(exc_info.traceback or "") if exc.kind != "invalid" else "",
-                attempts=attempts,
-            )
+            traceback = str(exc_info.traceback or "") if exc.kind != "invalid" else ""
+            return deadletters.Failure(exc.kind, exc.exception_type, exc.cause, traceback, attempts)
         exc_type = getattr(exc, "exc_cls_name", None) or type(exc).__qualname__
         module = getattr(exc, "exc_module", None) or type(exc).__module__
+        message = str(exc) or repr(exc)
         return deadletters.Failure(
-            kind="error",
-            exception_type=f"{module}.{exc_type}",
-            message=str(exc) or repr(exc),
-            traceback=exc_info.traceback or "",
-            attempts=attempts,
+            "error", f"{module}.{exc_type}", message, exc_info.traceback or "", attempts
         )

@@ -19,10 +19,10 @@ import django
 from celery import Celery, bootsteps, signals
 from django import db
 from django.utils.module_loading import import_string
-from prometheus_client import values
 
 from common.bus.amqp import topology
 from common.bus.consume.handlers import HandlerRegistry
+from common.bus.internals import celery, fast_paths, prometheus
 from common.observability.logging import set_role
 
 log = logging.getLogger("common.bus.consume.worker")
@@ -38,6 +38,7 @@ def create_worker_app(service: str) -> Celery:
     registry: HandlerRegistry = import_string(settings.EVENT_HANDLERS)
     app = Celery(f"{service}_svc", set_as_current=True)
     queue = topology.service_queue(service, registry.event_types())
+    batching = fast_paths() and settings.BUS_CONSUMER_BATCH_SIZE > 1
     app.conf.update(
         bus_service=service,
         bus_batch_size=settings.BUS_CONSUMER_BATCH_SIZE,
@@ -60,7 +61,7 @@ def create_worker_app(service: str) -> Celery:
         task_soft_time_limit=settings.BUS_TASK_SOFT_TIME_LIMIT,
         task_time_limit=settings.BUS_TASK_TIME_LIMIT,
         worker_consumer="common.bus.consume.consumer:EventConsumer",
-        worker_pool="common.bus.consume.pool:TaskPool",  # prefork, with an upstream crash fixed
+        worker_pool="common.bus.internals.celery:TaskPool",  # prefork, with an upstream crash fixed
         worker_concurrency=settings.WORKER_CONCURRENCY,
         worker_prefetch_multiplier=settings.WORKER_PREFETCH_MULTIPLIER,
         # Flower turns task events on while it runs (its enable_events): no event traffic otherwise
@@ -89,17 +90,15 @@ def create_worker_app(service: str) -> Celery:
         shutdown = stop
 
     app.steps["consumer"].add(DeclareTopology)
-    # Celery's Django fix-up closes every database connection before and after each task (a new
-    # connection per event); instead, keep connections for CONN_MAX_AGE and drop only broken or old
-    # ones, as Django does between requests.
-    app.conf["CELERY_DB_REUSE_MAX"] = 10**9
+    if fast_paths():
+        celery.reuse_db_connections(app)
     signals.task_prerun.connect(_reuse_connections, weak=False)
     signals.task_postrun.connect(_reuse_connections, weak=False)
     signals.worker_process_shutdown.connect(_publish_queued_dispatches, weak=False)
     from common.bus.consume.tasks import register_event_task  # imports models: after django.setup()
 
     for event_type in registry.event_types():
-        register_event_task(app, registry, event_type)
+        register_event_task(app, registry, event_type, batching=batching)
     _serve_health_and_metrics(settings.WORKER_HTTP_PORT)
     return app
 
@@ -127,9 +126,7 @@ def _metrics_directory(service: str) -> None:
         path = tempfile.mkdtemp(prefix=f"suite-{service}-worker-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         signals.worker_shutdown.connect(lambda **_: shutil.rmtree(path, ignore_errors=True), weak=False)
-    # The celery command imported prometheus_client (through Flower's plugin) before this ran: make
-    # the metrics created from now on use the shared files.
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    prometheus.use_multiprocess_values()
 
 
 _consumer: dict[str, bool] = {"connected": False}

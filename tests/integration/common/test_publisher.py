@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.bus.amqp.confirms import FLUSH_AT, ConfirmingPublisher, PublishRefused
+from common.bus.amqp.confirms import ConfirmingPublisher, PublishRefused
 from common.bus.amqp.wire import TaskMessage, task_message
+from common.bus.internals.py_amqp import FLUSH_AT
 from tests.support import broker
 
 

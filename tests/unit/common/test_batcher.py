@@ -53,7 +53,7 @@ class FakePool:
     ) -> object:
         (items,) = args
         self.live.append(len(self.jobs))
-        self.jobs.append(([item[1] for item in items], callback, accept_callback))
+        self.jobs.append(([item[0] for item in items], callback, accept_callback))
         return self
 
     def batches(self) -> list[list[str]]:

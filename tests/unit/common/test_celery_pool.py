@@ -10,7 +10,7 @@ import pytest
 from celery.concurrency import asynpool
 from kombu.asynchronous import Hub
 
-from common.bus.consume.pool import AsynPool
+from common.bus.internals.celery import AsynPool
 
 
 def test_upstream_a_dead_processs_untracked_sentinel_crashes_the_event_loop_registration() -> None:

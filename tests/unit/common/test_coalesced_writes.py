@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from common.bus.amqp.confirms import coalesced_writes
+from common.bus.internals.py_amqp import coalesced_writes
 
 PUBLISH = b"\x01\x00\x01\x00\x00\x00\x0b\x00\x3c\x00\x28"  # method frame: basic.publish
 HEADER, BODY = b"\x02\x00\x01", b"\x03\x00\x01"

@@ -16,7 +16,7 @@ from pytest_django import Settings
 from common.bus.consume import inbox
 from common.bus.consume.failures import Park, RetryLater, retry_delay
 from common.bus.consume.handlers import HandlerRegistry
-from common.bus.consume.tasks import handle_message
+from common.bus.consume.handling import Delivery, outcomes
 from common.bus.models import InboxMessage
 from common.contracts import Envelope, UserCreated
 
@@ -50,7 +50,11 @@ def args_for(first_name: str) -> tuple[dict[str, Any], ...]:
 
 
 def run(args: tuple[Any, ...], attempt: int = 1) -> str:
-    return handle_message(registry, args, {}, task_name="user.created", attempt=attempt)
+    """One delivery, as the Celery task runs it: its outcome, or the exception the task raises."""
+    outcome = outcomes(registry, [Delivery("user.created", args, {}, attempt)])[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +120,34 @@ def test_inbox_rows_are_pruned_after_their_retention() -> None:
 
     assert inbox.prune(older_than=timedelta(days=30)) == 1
     assert [str(i) for i in InboxMessage.objects.values_list("event_id", flat=True)] == [recent[0]["id"]]
+
+
+def test_a_batch_commits_together_and_a_failure_gives_each_event_its_own_fate() -> None:
+    # given a batch of a new event, a copy of one handled before, a bad message and a transient
+    # failure (which rolls the first transaction back)
+    handled_before = args_for("again")
+    run(handled_before)
+    calls.clear()
+    deliveries = [
+        Delivery("user.created", args_for("ok"), {}),
+        Delivery("user.created", handled_before, {}),
+        Delivery("user.created", ({"not": "an envelope"},), {}),
+        Delivery("user.created", args_for("transient"), {}, attempt=2),
+    ]
+
+    # when they are handled as one batch
+    results = outcomes(registry, deliveries)
+
+    # then each gets its own outcome, in order, and only the new event's effect is committed
+    assert results[:2] == ["handled", "duplicate"]
+    assert isinstance(results[2], Park) and results[2].kind == "invalid"
+    assert isinstance(results[3], RetryLater) and results[3].attempt == 2
+    assert calls == ["ok", "transient", "ok", "transient"]  # the batch, then each alone
+    assert InboxMessage.objects.count() == 2
+
+
+def test_a_batch_without_failures_runs_in_one_transaction() -> None:
+    results = outcomes(registry, [Delivery("user.created", args_for(name), {}) for name in ("a", "b", "c")])
+
+    assert results == ["handled", "handled", "handled"]
+    assert calls == ["a", "b", "c"]  # each handler ran once: no rollback, no second pass
