@@ -33,6 +33,10 @@ from common.bus.consume import deadletters
 Say = Callable[[str], None]
 
 
+def handover_queue_name(service: str) -> str:
+    return f"{service}.events.handover"
+
+
 class MigrationRefused(Exception):
     pass
 
@@ -57,9 +61,7 @@ def migrate(
         handover(connection.default_channel).declare()
         # what the queue held before the hand-over queue was bound; what came after is in both
         held = _depth(connection, queue.name)
-        moved = _move(
-            connection, amqp_url, queue.name, routing_key=topology.handover_routing_key(service), limit=held
-        )
+        moved = _move(connection, amqp_url, queue.name, routing_key=f"{service}.handover", limit=held)
         say(f"moved {moved} message(s) from {queue.name} to {handover.name}")
         raw_channel(connection).queue_delete(queue.name)
     topology.declare(connection, service, types)
@@ -76,9 +78,9 @@ def _keys(service: str, types: list[str]) -> list[str]:
 
 
 def _handover_queue(service: str, types: list[str]) -> Queue:
-    keys = [*_keys(service, types), topology.handover_routing_key(service)]
+    keys = [*_keys(service, types), f"{service}.handover"]
     return Queue(
-        topology.handover_queue_name(service),
+        handover_queue_name(service),
         bindings=[binding(topology.EVENTS_EXCHANGE, routing_key=key) for key in keys],
         durable=True,
         queue_arguments={"x-queue-type": "quorum"},

@@ -16,11 +16,24 @@ import secrets
 import sys
 from typing import Any
 
-from common.bus.amqp.topology import MONITOR_PERMISSIONS, permissions
 from common.cli import SERVICES
 from common.ops.rabbitmq_policies import DEFAULT_DELIVERY_LIMIT, policies
 
 ADMIN, MONITOR = "admin", "flower"
+# Celery's own machinery every worker needs: the native delayed-delivery exchanges and queues, the
+# task-event exchange Flower listens to, and the remote-control (pidbox) exchanges.
+_CELERY_SHARED = r"celery_delayed_.*|celeryev|celery\.pidbox|reply\.celery\.pidbox"
+# Flower: its own auto-delete event queue, remote-control broadcasts and their replies
+_MONITORED = r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$"
+MONITOR_PERMISSIONS = {"configure": _MONITORED, "write": _MONITORED, "read": _MONITORED}
+
+
+def permissions(service: str) -> dict[str, str]:
+    """A service's broker user may publish to `events` and declare, bind and read only its own
+    queues (its worker's pidbox queue is named `<service>…@host.celery.pidbox`)."""
+    own = rf"{service}\.events(\.dlq|\.handover)?|{service}[^@]*@.+\.celery\.pidbox"
+    everything = rf"^(events|events\.dlx|{own}|{_CELERY_SHARED})$"
+    return {"configure": everything, "write": everything, "read": everything}
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:

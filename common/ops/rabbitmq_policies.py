@@ -3,7 +3,7 @@
 
 A queue argument can only change by deleting the queue (and what it holds); a policy changes in
 place, on a queue full of messages. So the broker's delivery limit of each `<svc>.events` is a
-policy (`common.bus.amqp.topology.queue_policy`). It is a backstop, high on purpose: the broker counts
+policy (`queue_policy`). It is a backstop, high on purpose: the broker counts
 every return of a message (shutdowns, reconnects), so only what our own crash count
 (`BUS_DELIVERY_LIMIT`, counted by the worker) cannot see should reach it, such as a message that
 kills the worker's main process. Run this after deploying and whenever `BUS_BROKER_DELIVERY_LIMIT`
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -23,11 +24,23 @@ import sys
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from common.bus.amqp.topology import queue_policy
+from common.bus.amqp.topology import queue_name
 from common.cli import SERVICES
 from common.settings.env import DEFAULT_AMQP_URL
 
 DEFAULT_DELIVERY_LIMIT = 50  # returns and crashes; our crash count parks a poison message at 5
+POLICY_PRIORITY = 10  # RabbitMQ applies one policy per queue, the highest priority's
+
+
+def queue_policy(service: str, *, delivery_limit: int) -> dict[str, Any]:
+    """In the shape of a definitions file's `policies` entries."""
+    return {
+        "name": queue_name(service),
+        "pattern": f"^{re.escape(queue_name(service))}$",
+        "apply-to": "queues",
+        "priority": POLICY_PRIORITY,
+        "definition": {"delivery-limit": delivery_limit},
+    }
 
 
 def policies(*, delivery_limit: int) -> list[dict[str, Any]]:

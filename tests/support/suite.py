@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import psycopg
 from kombu import Connection, Producer
 
-from common.bus.amqp import topology
 from common.bus.amqp.topology import EVENTS_EXCHANGE
 from common.bus.amqp.wire import envelope_message
 from common.contracts import Envelope
+from common.ops import rabbitmq_definitions
 from tests.support import broker as broker_mod
 from tests.support import databases, sqlite
 from tests.support.broker import Broker
@@ -120,8 +120,8 @@ class Suite:
             self.broker_proxy = Proxies(target.hostname or "127.0.0.1", *ports)
         if self.least_privilege:
             for name, grants in [
-                *((s, topology.permissions(s)) for s in SERVICES),
-                ("flower", topology.MONITOR_PERMISSIONS),
+                *((s, rabbitmq_definitions.permissions(s)) for s in SERVICES),
+                ("flower", rabbitmq_definitions.MONITOR_PERMISSIONS),
             ]:
                 self.broker_users[name] = self.broker.create_user(self.vhost, name, grants)
         for service in SERVICES:

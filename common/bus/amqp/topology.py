@@ -5,18 +5,13 @@
   to `<svc>.retry`, the key its own retries travel on, so a retry never reaches another service.
 - `events.dlx` (direct) → `<svc>.events.dlq`: what a service could not handle, with the reason.
 
-RabbitMQ refuses to re-declare a queue with other arguments, so an argument can only change by
-deleting the queue and what it holds. What an operator may want to change (the delivery limit) is
-therefore a broker policy (`queue_policy`), set by `python -m common.ops.rabbitmq_policies` or the
-definitions a broker loads at boot; the arguments are what never changes: the queue type and the
-dead-letter route, which a queue must have even before any policy is set.
+Queue arguments hold only what never changes (the type, the dead-letter route): RabbitMQ changes
+an argument only by deleting the queue, so the delivery limit is a policy (`common.ops.rabbitmq_policies`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from typing import Any
 
 from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue, binding
@@ -56,22 +51,6 @@ def service_queue(service: str, event_types: Iterable[str]) -> Queue:
     )
 
 
-POLICY_PRIORITY = 10  # RabbitMQ applies one policy per queue, the highest priority's
-
-
-def queue_policy(service: str, *, delivery_limit: int) -> dict[str, Any]:
-    """The service queue's policy, in the shape of a definitions file's `policies` entries: a
-    message redelivered `delivery_limit` times without an ack (it keeps killing the worker) is
-    dead-lettered to the service's DLQ by RabbitMQ."""
-    return {
-        "name": queue_name(service),
-        "pattern": f"^{re.escape(queue_name(service))}$",
-        "apply-to": "queues",
-        "priority": POLICY_PRIORITY,
-        "definition": {"delivery-limit": delivery_limit},
-    }
-
-
 def dead_letter_queue(service: str) -> Queue:
     return Queue(
         dead_letter_queue_name(service),
@@ -104,35 +83,3 @@ def declare(connection: Connection, service: str, event_types: Iterable[str]) ->
         service_queue(service, event_types)(channel).declare()
     except PreconditionFailed as exc:
         raise QueueOutOfDate(service, exc.reply_text) from None
-
-
-def handover_queue_name(service: str) -> str:
-    return f"{service}.events.handover"
-
-
-def handover_routing_key(service: str) -> str:
-    return f"{service}.handover"
-
-
-# --- broker permissions: what each service's RabbitMQ user may touch --------------------------------
-# Celery's own machinery every worker needs: the native delayed-delivery exchanges and queues, the
-# task-event exchange Flower listens to, and the remote-control (pidbox) exchanges.
-_CELERY_SHARED = r"celery_delayed_.*|celeryev|celery\.pidbox|reply\.celery\.pidbox"
-
-
-def permissions(service: str) -> dict[str, str]:
-    """configure / write / read regexes of `service`'s broker user: it may publish to `events`
-    and declare, bind and read only its own queues (its worker's pidbox queue is named
-    `<service>…@host.celery.pidbox`)."""
-    own = rf"{service}\.events(\.dlq|\.handover)?|{service}[^@]*@.+\.celery\.pidbox"
-    exchanges = r"events|events\.dlx"
-    everything = f"^({exchanges}|{own}|{_CELERY_SHARED})$"
-    return {"configure": everything, "write": everything, "read": everything}
-
-
-MONITOR_PERMISSIONS = {
-    # Flower: its own auto-delete event queue, remote-control broadcasts and their replies
-    "configure": r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
-    "write": r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
-    "read": r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
-}

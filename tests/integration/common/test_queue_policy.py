@@ -14,6 +14,7 @@ import pytest
 from kombu import Connection, Producer, Queue
 
 from common.bus.amqp import topology
+from common.ops.queue_migration import handover_queue_name
 from tests.support import broker
 from tests.support.polling import wait_for
 from tests.support.processes import BIN, ROOT, Process
@@ -189,7 +190,7 @@ def test_migrating_an_old_queue_keeps_every_event_even_those_published_meanwhile
     assert moved >= 201  # what the old queue held, and perhaps some published since
 
     queues = broker.queues(vhost)
-    assert topology.handover_queue_name(SERVICE) not in queues
+    assert handover_queue_name(SERVICE) not in queues
     assert queues[topology.queue_name(SERVICE)]["arguments"] == {
         k: v for k, v in OLD_ARGUMENTS.items() if k != "x-delivery-limit"
     }

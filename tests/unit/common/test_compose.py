@@ -16,6 +16,7 @@ import pytest
 
 from common.bus.amqp import topology
 from common.cli import SERVICES
+from common.ops import rabbitmq_definitions
 
 ROOT = Path(__file__).resolve().parents[3]
 DJANGO_BUILTIN = {"migrate", "createsuperuser", "collectstatic", "check"}
@@ -135,9 +136,9 @@ def test_each_service_uses_its_own_broker_user_and_database_role(services: dict[
                 k.endswith("_DATABASE_URL") and k != f"{service.upper()}_DATABASE_URL" for k in env
             )
             assert ("JWT_PRIVATE_KEY_FILE" in env) == (service == "users")  # only users can sign
-        assert {k: granted[service][k] for k in ("configure", "write", "read")} == topology.permissions(
-            service
-        )
+        assert {
+            k: granted[service][k] for k in ("configure", "write", "read")
+        } == rabbitmq_definitions.permissions(service)
     assert urlsplit(services["flower"]["environment"]["AMQP_URL"]).username == "flower"
     assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
     assert "guest" not in {u["name"] for u in definitions["users"]}
