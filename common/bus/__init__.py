@@ -8,9 +8,8 @@ Its public face is three names and the management commands (`manage.py <svc> rel
 - `HandlerRegistry`, whose `handles(...)` declares a consumer's handlers (`consume/`);
 - `create_worker_app(service)`, the consuming service's Celery app (`consume/worker.py`).
 
-`amqp/` is the broker side (connections, confirms, wire format, topology). docs/architecture.md
-follows one event through all of it. The names load on first use: this package is also the Django
-app, imported before the models may be.
+docs/architecture.md follows one event through it all. The names load on first use: this package
+is also the Django app, imported before the models may be.
 """
 
 from __future__ import annotations

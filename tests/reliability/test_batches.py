@@ -16,6 +16,7 @@ import pytest
 from celery import Celery
 
 from common.contracts import Envelope
+from common.settings.env import env_bool
 from tests.reliability.conftest import PROBE_SETTINGS
 from tests.reliability.test_consumer_faults import attempts, dead_letter_ids, dlq, effects, key_of, poke
 from tests.support.broker import queue_depth
@@ -24,7 +25,10 @@ from tests.support.polling import wait_for
 from tests.support.processes import wait_log
 from tests.support.suite import Suite
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not env_bool("BUS_FAST_PATHS", True), reason="BUS_FAST_PATHS=0: no batches"),
+]
 
 
 def occupy_both_processes(suite: Suite, seconds: float) -> list[Envelope]:

@@ -93,9 +93,8 @@ class ConfirmingPublisher:
                 conn.collect()
 
     def keepalive(self, *, reconnect: bool = False) -> None:
-        """Read and send heartbeats while idle, so a dead connection is noticed before a publish;
-        with `reconnect`, a connection that is gone is opened again (BrokerUnavailable if it cannot
-        be), so an idle relay notices an outage and its readiness says so."""
+        """Heartbeats while idle, so a dead connection is noticed before a publish; `reconnect` opens
+        a lost one again (or raises BrokerUnavailable), so an idle relay's readiness tells the truth."""
         if self._conn is None:
             if reconnect:
                 self._connect()
@@ -168,8 +167,8 @@ class ConfirmingPublisher:
         self._channel.basic_publish(plain, EVENTS_EXCHANGE.name, message.routing_key, mandatory=True)
 
     def _read_pending(self) -> None:
-        """Take in what the broker sent meanwhile (confirms, returns, connection.blocked), without
-        waiting: what py-amqp's basic_publish does before every message."""
+        """Take in confirms, returns and connection.blocked without waiting (basic_publish does so
+        before every message)."""
         assert self._conn is not None
         with contextlib.suppress(TimeoutError):
             self._conn.drain_events(timeout=0)

@@ -1,8 +1,7 @@
-"""The wire format: an event is a Celery task message (protocol 2) whose task name is its type.
+"""The wire format: an event is a Celery task message (protocol 2, JSON only) named by its type.
 
-Built here rather than through `app.send_task` so that any publisher (the relay, tests, tools) emits
-exactly the same bytes without a Celery app, and so the relay can send the envelope JSON it stored
-without parsing it again. Only JSON: the worker accepts nothing else.
+Built here, not by `app.send_task`, so every publisher sends the same bytes without a Celery app and
+the relay sends the envelope JSON it stored without parsing it again.
 """
 
 from __future__ import annotations
@@ -52,12 +51,8 @@ def task_message(
     envelope_json: str,
     origin: str,
 ) -> TaskMessage:
-    """A Celery task message whose one argument is the envelope; task id = event id.
-
-    `argsrepr` names the event but leaves out its data: Flower shows it, and data may hold PII.
-    """
-    # The protocol-2 headers a worker reads; the others default to what they would say (no ETA,
-    # no expiry, no group, first attempt), and every header costs encoding time on the hot path.
+    """Task id = event id. `argsrepr` leaves the data out: Flower shows it, and data may hold PII."""
+    # Only the protocol-2 headers a worker reads: the others default to what they would say.
     headers: dict[str, Any] = {
         "lang": "py",
         "task": event_type,

@@ -1,12 +1,7 @@
-"""Consumption in batches (a fast path: `BUS_FAST_PATHS`, `BUS_CONSUMER_BATCH_SIZE`): events that
-arrive together (read back to back), or that wait while every pool process is busy, are handed to
-one pool process together and handled in one transaction (one inbox statement, one commit).
-
-Why: on the success path most of what a consumer spent per event was transaction overhead and
-Celery's per-task dispatch to the pool. Nothing waits for a batch to fill: an event is handed over
-as soon as nothing more is ready to read and a process is free, so batching adds no latency. Each
-event keeps its Celery request: acks, retries, dead letters, Flower's task events and a lost worker
-stay per event, settled as Celery settles a job of one.
+"""Consumer batching (a fast path: `BUS_FAST_PATHS`, `BUS_CONSUMER_BATCH_SIZE`): events read back to
+back, or waiting for a free pool process, go to one pool job and one transaction. It saves the
+per-event transaction and Celery's per-task dispatch; nothing waits for a batch to fill. Each event
+keeps its Celery request, settled as Celery settles a job of one (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -45,7 +40,7 @@ def strategy(task: Task[Any, Any], app: Celery, consumer: Any, **options: Any) -
 
 
 class Batcher:
-    """Runs in the worker's main process (its event loop): no locks needed."""
+    """Lives on the worker's event loop: no locks needed."""
 
     def __init__(self, pool: Any, size: int, more_to_read: Callable[[], bool] = lambda: False) -> None:
         self.pool = pool
@@ -56,20 +51,17 @@ class Batcher:
         self.accepted: set[object] = set()  # of those, the ones a pool process has started
 
     def submit(self, request: Request) -> None:
-        """Celery's `on_task_request`: called for each message as the event loop reads it."""
         self.waiting.append(request)
         if len(self.waiting) >= self.size or not self.more_to_read():
             self._flush()
 
     def tick(self) -> None:
-        """Once per event-loop iteration: if what was ready to read is read, hand it over."""
         if self.waiting and not self.more_to_read():
             self._flush()
 
     def connection_closed(self) -> None:
-        """The consumer lost the broker connection and flushed the pool: billiard dropped every job
-        no process had accepted, without calling its callbacks (their messages come back from the
-        broker). Counted still, they would keep the batcher from ever handing over again."""
+        """The pool flush on a lost connection drops unaccepted jobs without their callbacks: counted
+        still, they would stop the batcher handing over for ever."""
         self.jobs &= self.accepted
 
     def _flush(self) -> None:
@@ -81,9 +73,8 @@ class Batcher:
                 self._apply(batch)
 
     def _take(self) -> list[Request]:
-        """The next job: waiting events up to the batch size. An event that was redelivered, came
-        back after a crash, or is a retry goes alone, so a poison event cannot take others down
-        with it twice or roll back their batch again."""
+        """Up to a batch of waiting events; one redelivered, retried or crash-counted goes alone, so a
+        poison event cannot take its batch-mates down twice."""
         batch: list[Request] = []
         while self.waiting and len(batch) < self.size:
             request = self.waiting[0]
@@ -103,7 +94,6 @@ class Batcher:
         return batch
 
     def _apply(self, batch: list[Request]) -> None:
-        """One pool job; its outcome is settled per request, as Celery does for a job of one."""
         job = object()
         self.jobs.add(job)
 
@@ -130,10 +120,8 @@ class Batcher:
             self._flush()
 
         def lost(exc_info: Any) -> None:
-            """The job's process died, was terminated (revoke) or ran past the hard time limit.
-            Alone, an event meets Celery's (and our request's) handling of that. In a batch, only a
-            revoked event does; its batch-mates did nothing wrong: they are requeued, come back
-            alone, and the inbox skips those that committed before the end."""
+            """Died, terminated or past the hard limit. In a batch only a revoked event fails; the
+            others are requeued and come back alone (the inbox skips what committed)."""
             done()
             if len(batch) == 1:
                 each(lambda request: request.on_failure(exc_info))
@@ -142,7 +130,6 @@ class Batcher:
             self._flush()
 
         def timed_out(soft: bool, timeout: float) -> None:
-            """The soft limit is a warning; the hard one ends the job, which `lost` settles."""
             if soft:
                 each(lambda request: request.on_timeout(soft, timeout))
 
@@ -176,8 +163,7 @@ def _item(request: Request) -> Item:
 
 
 def run_batch(items: list[Item]) -> list[Outcome]:
-    """In a pool process: the events' outcomes (`handling.outcomes`), reported as Celery's tracer
-    reports a task's, so the main process settles each as it settles a task."""
+    """In a pool process: `handling.outcomes`, reported as Celery's tracer reports a task's."""
     app = current_app
     metrics.BATCH_SIZE.labels(service=app.conf.bus_service).observe(len(items))
     accept = prepare_accept_content(app.conf.accept_content)

@@ -1,9 +1,5 @@
-"""The worker's consumer, hardened: a message it cannot even hand to a task is parked, never lost
-and never fatal.
-
-Stock Celery acks (drops) a body it cannot decode, crashes the worker on JSON of the wrong shape, and
-rejects unknown tasks without saying why. Here each of those goes to the service's dead-letter queue
-with its reason, and the worker carries on.
+"""The worker's consumer, hardened: stock Celery drops a body it cannot decode, crashes on JSON of
+the wrong shape and rejects unknown tasks silently; here each is parked with its reason.
 """
 
 from __future__ import annotations
@@ -20,40 +16,28 @@ from common.bus import metrics
 from common.bus.amqp import topology
 from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters
+from common.bus.consume.deadletters import Failure
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.consume.worker")
 
 
-def body_problem(message: Any) -> deadletters.Failure | None:
+def body_problem(message: Any) -> Failure | None:
     """Why this message is not a task message we could run, or None."""
     headers = message.headers or {}
     if "task" not in headers or "id" not in headers:
-        return deadletters.Failure(
-            "not-a-task", "NotATaskMessage", "no 'task'/'id' headers: not a Celery task message"
-        )
+        return Failure("not-a-task", "NotATaskMessage", "no 'task'/'id' headers: not a Celery task message")
     try:
         payload = message.decode()  # cached: the strategy reuses it
     except ContentDisallowed as exc:
-        return deadletters.Failure(
-            "invalid",
-            "ContentDisallowed",
-            f"content type {message.content_type!r} refused (JSON only): {exc}",
-        )
+        reason = f"content type {message.content_type!r} refused (JSON only): {exc}"
+        return Failure("invalid", "ContentDisallowed", reason)
     except Exception as exc:  # noqa: BLE001 - any decoding failure is the reason
-        return deadletters.Failure("undecodable", type(exc).__name__, f"body is not valid JSON: {exc}")
-    if not (
-        isinstance(payload, list)
-        and len(payload) == 3
-        and isinstance(payload[0], list)
-        and isinstance(payload[1], dict)
-        and isinstance(payload[2], dict)
-    ):
-        return deadletters.Failure(
-            "invalid",
-            "InvalidTaskBody",
-            f"body must be a JSON array [args, kwargs, embed], got {str(payload)[:200]!r}",
-        )
+        return Failure("undecodable", type(exc).__name__, f"body is not valid JSON: {exc}")
+    shape = [type(part) for part in payload] if isinstance(payload, list) else None
+    if shape != [list, dict, dict]:
+        reason = f"body must be a JSON array [args, kwargs, embed], got {str(payload)[:200]!r}"
+        return Failure("invalid", "InvalidTaskBody", reason)
     return None
 
 
@@ -83,26 +67,20 @@ class EventConsumer(Consumer):
             batcher.connection_closed()
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        self._park(message, deadletters.Failure("undecodable", type(exc).__name__, str(exc)))
+        self._park(message, Failure("undecodable", type(exc).__name__, str(exc)))
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
-        self._park(message, deadletters.Failure("not-a-task", "NotATaskMessage", "not a Celery task message"))
+        self._park(message, Failure("not-a-task", "NotATaskMessage", "not a Celery task message"))
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         task = (message.headers or {}).get("task")
-        self._park(
-            message,
-            deadletters.Failure(
-                "unknown-task",
-                "NotRegistered",
-                f"{self.app.conf.bus_service} does not handle events of type {task!r}",
-            ),
-        )
+        reason = f"{self.app.conf.bus_service} does not handle events of type {task!r}"
+        self._park(message, Failure("unknown-task", "NotRegistered", reason))
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
-        self._park(message, deadletters.Failure("invalid", type(exc).__name__, str(exc)))
+        self._park(message, Failure("invalid", type(exc).__name__, str(exc)))
 
-    def _park(self, message: Any, failure: deadletters.Failure) -> None:
+    def _park(self, message: Any, failure: Failure) -> None:
         service = self.app.conf.bus_service
         try:
             with deadletters.confirmed_producer(self.app.conf.broker_url) as producer:

@@ -1,8 +1,5 @@
 """What a handler failure means for its message: retry later on the broker, or park it for good.
-
-Decided in the worker's pool process (it knows the handler and the attempt), carried out in the main
-process (it holds the raw message): see `request.EventRequest`.
-"""
+Decided in the pool process, carried out by the main process (`request.EventRequest`)."""
 
 from __future__ import annotations
 
@@ -48,11 +45,8 @@ def is_transient(exc: BaseException, declared: tuple[type[BaseException], ...]) 
 
 
 def retry_delay(attempt: int, *, base: float, maximum: float, rng: random.Random | None = None) -> int:
-    """Whole seconds before attempt `attempt + 1`: exponential, with up to +50% jitter.
-
-    The jitter spreads retries of many messages that failed together; keeping it on top of the
-    exponential step (never below it) means each retry of one message waits longer than the last.
-    """
+    """Whole seconds before attempt `attempt + 1`: exponential plus up to 50% jitter, which spreads
+    retries of messages that failed together without ever waiting less than the last retry."""
     step = int(min(base * 2 ** (attempt - 1), maximum))
     jitter = (rng or random).randint(0, step // 2)  # whole seconds: the broker delays by seconds
     return max(1, min(step + jitter, int(maximum)))

@@ -1,8 +1,5 @@
-"""Handler registry: a handler is a plain typed function of the parsed contract and its envelope.
-
-A service handles each event type in exactly one version, the one its handler was written for;
-older versions reach it upcast (see `common.contracts.base.upcast`), newer ones are parked.
-"""
+"""Handler registry: a handler is a plain typed function of the parsed contract and its envelope,
+for one version per event type (older versions are upcast to it, newer ones parked)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""From received events to their outcomes, for every route (a Celery task, a batch): validate,
-then run each handler once per event id, in one transaction with its inbox row.
+"""From received events to their outcomes, for every route (a Celery task, a batch).
 
-Validation happens before any write, so a message that cannot be understood changes nothing and goes
-straight to the dead-letter queue; it is never retried, since it would fail the same way every time.
+Validation comes before any write: a message that cannot be understood changes nothing and is parked
+at once, never retried (it would fail the same way every time).
 """
 
 from __future__ import annotations
@@ -124,19 +123,9 @@ def parse(
     return envelope, subscription, event
 
 
-def handle(envelope: Envelope, subscription: Subscription, event: Contract, *, service: str) -> bool:
-    """Run the handler once per event id, in one transaction with its inbox row and whatever it
-    writes or publishes. False when the event had been handled already (a duplicate)."""
-    return handle_batch([(envelope, subscription, event)], service=service)[0]
-
-
 def handle_batch(items: Sequence[Parsed], *, service: str) -> list[bool]:
-    """`handle` for several events in one transaction: one inbox statement and one commit for all.
-
-    Any failure rolls them all back and propagates: the caller then handles them one by one, so
-    each keeps its own retries and dead letter (their handlers run again; the rollback undid the
-    first run's writes and publications).
-    """
+    """Run each handler once per event id, all in one transaction with their inbox rows: one inbox
+    statement and one commit. False for a duplicate. A failure rolls all back and propagates."""
     started = time.perf_counter()
     spent: list[float | None] = []  # each handler's own time; None for a duplicate
     with transaction.atomic():
@@ -152,11 +141,15 @@ def handle_batch(items: Sequence[Parsed], *, service: str) -> list[bool]:
             spent.append(time.perf_counter() - began)
     shared = (time.perf_counter() - started - sum(s for s in spent if s)) / len(items)
     for (envelope, _, _), own in zip(items, spent, strict=True):
+        labels = {"service": service, "type": envelope.type}
         with _context(envelope):
             if own is None:
-                _skipped(envelope, service)
+                log.info("duplicate %s %s skipped", envelope.type, envelope.id)
+                metrics.DUPLICATES.labels(**labels).inc()
             else:
-                _handled(envelope, service, own + shared)
+                metrics.HANDLER_DURATION.labels(**labels).observe(own + shared)
+                metrics.CONSUMED.labels(**labels).inc()
+                log.info("handled %s %s in %.1f ms", envelope.type, envelope.id, (own + shared) * 1000)
     return [own is not None for own in spent]
 
 
@@ -167,18 +160,6 @@ def _context(envelope: Envelope) -> AbstractContextManager[None]:
         event=envelope.id,
         kind=envelope.type,
     )
-
-
-def _skipped(envelope: Envelope, service: str) -> None:
-    log.info("duplicate %s %s skipped", envelope.type, envelope.id)
-    metrics.DUPLICATES.labels(service=service, type=envelope.type).inc()
-
-
-def _handled(envelope: Envelope, service: str, elapsed: float) -> None:
-    labels = {"service": service, "type": envelope.type}
-    metrics.HANDLER_DURATION.labels(**labels).observe(elapsed)
-    metrics.CONSUMED.labels(**labels).inc()
-    log.info("handled %s %s in %.1f ms", envelope.type, envelope.id, elapsed * 1000)
 
 
 def _summary(exc: ValidationError) -> str:

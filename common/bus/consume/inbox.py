@@ -18,12 +18,8 @@ _ON_CONFLICT = " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 
 
 def first_deliveries(envelopes: Sequence[Envelope]) -> set[UUID]:
-    """Record the events in the caller's transaction, in one statement; the ids recorded now (an
-    id handled before is not among them, and an id repeated in the batch is recorded once).
-
-    A concurrent delivery of the same id waits on the key until the first commits, then sees the
-    conflict; if the first rolls back, it goes ahead.
-    """
+    """Record the events in the caller's transaction, in one statement; the ids new now. A concurrent
+    delivery of an id waits on its key until the first commits (or rolls back)."""
     sqlite = connection.vendor == "sqlite"  # Django stores a UUID there as hex
     now = timezone.now()
     params: list[UUID | str | datetime] = []

@@ -10,11 +10,14 @@ only the broker's delivery limit, which also counts returns of messages never st
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback  # type: ignore[attr-defined]
 from celery.exceptions import Terminated, WorkerLostError
 from celery.worker.request import Request
+from kombu import Producer
 
 from common.bus import metrics
 from common.bus.amqp.wire import TaskMessage
@@ -25,7 +28,7 @@ from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.consume.worker")
 PASS_THROUGH = (SystemExit, KeyboardInterrupt, MemoryError)  # Celery's handling
-Retry = partial[None]  # publishes the copy: (producer, service, raw message)
+Copy = Callable[[Producer, str, TaskMessage], Any]  # publishes a copy: (producer, service, raw message)
 
 
 class EventRequest(Request):
@@ -50,67 +53,56 @@ class EventRequest(Request):
                 "terminated", f"terminated while running ({exc}) by an operator's revoke", "Terminated"
             )
         celery.task_ready(self)
-        raw = TaskMessage.of(self.message)
-        retry: Retry | None = None
-        failure: deadletters.Failure | None = None
         if isinstance(exc, WorkerLostError):  # its process died: a segfault, OOM, SIGKILL, time limit
-            crashes = int(raw.headers.get(deadletters.H_CRASHES) or 0) + 1
+            crashes = int(self.message.headers.get(deadletters.H_CRASHES) or 0) + 1
             limit = int(self.task.app.conf.bus_delivery_limit)
-            note = f"crash {crashes}, {limit} allowed: {exc}"
             if crashes <= limit:
-                retry = partial(deadletters.redeliver_after_crash, crashes=crashes)
-            else:
-                message = f"the worker's process died handling it {crashes} time(s): {exc}"
-                failure = deadletters.Failure(
-                    "crashed", "WorkerLostError", message, str(exc_info.traceback or ""), attempts=crashes
-                )
+                copy = partial(deadletters.redeliver_after_crash, crashes=crashes)
+                self._send_back(copy, f"crash {crashes}, {limit} allowed: {exc}", exc_info, retried=False)
+                return
+            message = f"the worker's process died handling it {crashes} time(s): {exc}"
+            traceback = str(exc_info.traceback or "")
+            failure = deadletters.Failure("crashed", "WorkerLostError", message, traceback, crashes)
         elif isinstance(exc, RetryLater):
-            note = str(exc)
-            retry = partial(deadletters.schedule_retry, delay=exc.delay, attempt=exc.attempt, error=exc.cause)
+            copy = partial(deadletters.schedule_retry, delay=exc.delay, attempt=exc.attempt, error=exc.cause)
+            self._send_back(copy, str(exc), exc_info, retried=True)
+            return
         else:
             failure = self._failure(exc or RuntimeError("unknown failure"), exc_info)
-        self._carry_out(raw, retry, failure, note if retry else "", exc_info, send_failed_event)
+        parked_as = self._copy(partial(deadletters.park, failure=failure))
+        if parked_as is None:
+            return
+        metrics.DEAD_LETTERED.labels(**self._labels(), kind=failure.kind).inc()
+        with message_context(self.message.headers):
+            log.error("%s %s parked as %s: %s", self.name, self.id, parked_as, failure.message)
+        if send_failed_event:
+            exception = f"{failure.exception_type}: {failure.message}"[:1000]
+            self.send_event("task-failed", exception=exception, traceback=exc_info.traceback)
 
-    def _carry_out(
-        self,
-        raw: TaskMessage,
-        retry: Retry | None,
-        failure: deadletters.Failure | None,
-        note: str,
-        exc_info: ExceptionInfo,
-        send_failed_event: bool,
-    ) -> None:
-        """Publish the retry or the dead letter (confirmed), then ack; requeue if it cannot be."""
-        service = self.task.app.conf.bus_service
+    def _send_back(self, copy: Copy, note: str, exc_info: ExceptionInfo, *, retried: bool) -> None:
+        if self._copy(copy) is None:
+            return
+        if retried:  # a crash's redelivery is no retry
+            metrics.RETRIED.labels(**self._labels()).inc()
+        with message_context(self.message.headers):
+            log.warning("%s %s sent back: %s", self.name, self.id, note)
+        self.send_event("task-retried", exception=note[:1000], traceback=exc_info.traceback)
+
+    def _copy(self, copy: Copy) -> Any:
+        """Publish the copy (confirmed), then ack; requeue if it cannot be. None if requeued."""
+        conf = self.task.app.conf
         try:
-            with deadletters.confirmed_producer(self.task.app.conf.broker_url) as producer:
-                if retry is not None:
-                    retry(producer, service, raw)
-                else:
-                    assert failure is not None
-                    parked_as = deadletters.park(producer, service, raw, failure)
+            with deadletters.confirmed_producer(conf.broker_url) as producer:
+                result = copy(producer, conf.bus_service, TaskMessage.of(self.message))
         except Exception:
             log.exception("could not retry or park %s %s; requeueing it", self.name, self.id)
             self.reject(requeue=True)
-            return
+            return None
         self.acknowledge()
-        labels = {"service": service, "type": self.name}
-        with message_context(raw.headers):
-            if retry is not None:
-                if retry.func is deadletters.schedule_retry:  # a crash's redelivery is no retry
-                    metrics.RETRIED.labels(**labels).inc()
-                log.warning("%s %s sent back: %s", self.name, self.id, note)
-                self.send_event("task-retried", exception=note[:1000], traceback=exc_info.traceback)
-                return
-            assert failure is not None
-            metrics.DEAD_LETTERED.labels(**labels, kind=failure.kind).inc()
-            log.error("%s %s parked as %s: %s", self.name, self.id, parked_as, failure.message)
-        if send_failed_event:
-            self.send_event(
-                "task-failed",
-                exception=f"{failure.exception_type}: {failure.message}"[:1000],
-                traceback=exc_info.traceback,
-            )
+        return result if result is not None else ""
+
+    def _labels(self) -> dict[str, str]:
+        return {"service": self.task.app.conf.bus_service, "type": self.name}
 
     def _failure(self, exc: BaseException, exc_info: ExceptionInfo) -> deadletters.Failure:
         attempts = int(self.message.headers.get("retries") or 0) + 1

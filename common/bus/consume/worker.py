@@ -1,9 +1,5 @@
-"""The Celery app of a consuming service, generated from its handler registry.
-
-`<svc>_svc/celery.py` is one line: `app = create_worker_app("<svc>")`. For each event type the service
-handles, a task of that name adapts the message: parse (invalid → park), dispatch once through the
-inbox, and on failure retry later (transient, attempts left) or park. The main process carries the
-decision out (`EventRequest`); the consumer parks what cannot even reach a task (`EventConsumer`).
+"""The Celery app of a consuming service, generated from its handler registry: one task per event
+type it handles. `<svc>_svc/celery.py` is one line: `app = create_worker_app("<svc>")`.
 """
 
 from __future__ import annotations
@@ -73,9 +69,8 @@ def create_worker_app(service: str) -> Celery:
     )
 
     class DeclareTopology(bootsteps.StartStopStep):
-        """Declare the DLX and DLQ too (a worker started with -Q declares only its work queue).
-        Started once the consumer is connected, stopped when it loses the connection (the consumer
-        restarts its steps): what readiness reports."""
+        """Declare the DLX and DLQ too (`-Q` declares only the work queue); started and stopped with
+        the consumer's connection, which is what readiness reports."""
 
         requires = ("celery.worker.consumer.connection:Connection",)
 
@@ -92,8 +87,8 @@ def create_worker_app(service: str) -> Celery:
     app.steps["consumer"].add(DeclareTopology)
     if fast_paths():
         celery.reuse_db_connections(app)
-    signals.task_prerun.connect(_reuse_connections, weak=False)
-    signals.task_postrun.connect(_reuse_connections, weak=False)
+    signals.task_prerun.connect(_close_old_connections, weak=False)
+    signals.task_postrun.connect(_close_old_connections, weak=False)
     signals.worker_process_shutdown.connect(_publish_queued_dispatches, weak=False)
     from common.bus.consume.tasks import register_event_task  # imports models: after django.setup()
 
@@ -103,7 +98,7 @@ def create_worker_app(service: str) -> Celery:
     return app
 
 
-def _reuse_connections(**_: Any) -> None:
+def _close_old_connections(**_: Any) -> None:
     db.close_old_connections()
 
 
@@ -116,8 +111,7 @@ def _publish_queued_dispatches(**_: Any) -> None:
 
 
 def _metrics_directory(service: str) -> None:
-    """The pool processes count into files of one directory that the main process exposes; it
-    starts empty, so counts restart with the worker like any other process's."""
+    """Pool processes count into files the main process exposes; emptied so counts restart too."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         for stale in Path(path).glob("*.db"):

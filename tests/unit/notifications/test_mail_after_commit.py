@@ -13,7 +13,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from common.bus.consume.handling import Parsed, handle, handle_batch, parse
+from common.bus.consume.handling import Parsed, handle_batch, parse
 from common.contracts import Contract, Envelope, OrderLine, OrderPlaced, UserCreated, UserDeleted
 from notifications_svc.notifications import services
 from notifications_svc.notifications.handlers import registry
@@ -52,7 +52,7 @@ def test_a_failed_batch_mails_nothing_and_its_rerun_mails_each_welcome_once() ->
     assert services.deliver_pending() == 0 and not Notification.objects.exists()
     for item in batch:
         try:
-            handle(*item, service="notifications")
+            handle_batch([item], service="notifications")
         except ContactNotKnownYet:
             pass  # retried later
     assert mail.outbox == []  # nothing before the sweep after the commits
@@ -66,7 +66,7 @@ def test_a_failed_batch_mails_nothing_and_its_rerun_mails_each_welcome_once() ->
 
 def test_what_a_dead_sender_held_is_mailed_once_its_hold_runs_out() -> None:
     # given a notification whose sender died holding it (mid-way through mailing it)
-    handle(*sign_up(1), service="notifications")
+    handle_batch([sign_up(1)], service="notifications")
     Notification.objects.update(sending_until=timezone.now() + timedelta(seconds=30))
     assert services.deliver_pending() == 0
 
@@ -81,7 +81,7 @@ def test_what_a_dead_sender_held_is_mailed_once_its_hold_runs_out() -> None:
 
 
 def test_a_notification_another_sender_holds_is_left_to_it() -> None:
-    handle(*sign_up(1), service="notifications")
+    handle_batch([sign_up(1)], service="notifications")
     notification = Notification.objects.get()
     Notification.objects.update(sending_until=timezone.now() + timedelta(minutes=1))
 
@@ -92,9 +92,9 @@ def test_a_notification_another_sender_holds_is_left_to_it() -> None:
 def test_a_notification_recorded_before_its_user_was_deleted_is_never_mailed() -> None:
     # given a welcome recorded, and then the user deleted before the sweep mailed it
     user = sign_up(1)
-    handle(*user, service="notifications")
+    handle_batch([user], service="notifications")
     deletion = UserDeleted(user_id=user[2].user_id)  # type: ignore[attr-defined]
-    handle(*parsed(deletion, str(deletion.user_id), version=2), service="notifications")
+    handle_batch([parsed(deletion, str(deletion.user_id), version=2)], service="notifications")
 
     # then the sweep withholds it
     assert services.deliver_pending() == 0
