@@ -96,7 +96,14 @@ def remember_job(request: Request, result: Any) -> None:
 
 
 def pickleable_failure(exc: Exception) -> ExceptionInfo:
-    """A pool process's exception as Celery's tracer sends it to the main process."""
+    """A pool process's exception as Celery's tracer sends it to the main process. A decision that
+    was made, not raised (a Park or RetryLater from `outcomes`), is raised here for a traceback:
+    billiard's ExceptionInfo needs one."""
+    if exc.__traceback__ is None:
+        try:
+            raise exc
+        except Exception as raised:  # noqa: BLE001 - it is `exc`, now with a traceback
+            exc = raised
     pickleable = get_pickleable_exception(exc)
     return ExceptionInfo((get_pickleable_etype(type(exc)), pickleable, exc.__traceback__))
 

@@ -27,6 +27,7 @@ from celery.utils.collections import LimitedSet
 from celery.worker import request as celery_request
 from celery.worker import state, strategy
 
+from common.bus.consume.failures import Park
 from common.bus.internals import celery, kombu, prometheus, py_amqp
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -171,6 +172,15 @@ def test_a_failure_crosses_from_the_pool_process_as_a_pickleable_exception_info(
 
     back = pickle.loads(pickle.dumps(info))
     assert "Unpickleable" in back.traceback and "held a socket" in str(back.exception)
+
+
+def test_a_decision_never_raised_crosses_too() -> None:
+    # `outcomes` returns a Park or RetryLater it made (no traceback) for the main process to carry out
+    info = celery.pickleable_failure(Park("retries-exhausted", "gave up after 5 attempts", "x.Error"))
+
+    back = pickle.loads(pickle.dumps(info))
+    assert isinstance(back.exception, Park) and back.exception.kind == "retries-exhausted"
+    assert "gave up after 5 attempts" in back.traceback
 
 
 # --- billiard -------------------------------------------------------------------------------------
