@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 
 from common.admin import ReadOnlyAdmin
 from common.bus import outbox
-from common.bus.consume.deadletters import DeadLetterQueue
 from common.bus.models import DeadLetter, InboxMessage, OutboxMessage
+from common.bus.ops.deadletters import DeadLetterQueue
 
 DEAD_LETTERS_SHOWN = 500  # per page view: the page says how many there are in all
 
@@ -49,7 +49,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
-    """The service's dead letters (collected from its dead-letter queue); replay or delete a selection."""
+    """One page: the dead letters (collected from the queue first), to replay or delete a selection."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -60,27 +60,12 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        if not self.has_view_permission(request):
+        posted = request.method == "POST"
+        if not self.has_view_permission(request) or (posted and not self.has_change_permission(request)):
             raise PermissionDenied
         dlq = DeadLetterQueue(settings.AMQP_URL, settings.SERVICE_NAME)
-        if request.method == "POST":
-            if not self.has_change_permission(request):
-                raise PermissionDenied
-            ids = request.POST.getlist("ids")
-            action = request.POST.get("action")
-            if not ids:
-                self.message_user(request, "Select at least one dead letter.", messages.WARNING)
-            elif action == "replay":
-                replayed = dlq.replay(ids)
-                self.message_user(
-                    request,
-                    f"Replayed {len(replayed)} dead letter(s) to {dlq.service}.events.",
-                    messages.SUCCESS,
-                )
-            elif action == "purge":
-                self.message_user(request, f"Deleted {dlq.purge(ids)} dead letter(s).", messages.SUCCESS)
-            else:
-                self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+        if posted:
+            self._act(request, dlq, request.POST.getlist("ids"), request.POST.get("action"))
             return HttpResponseRedirect(request.path)
         error = ""
         try:
@@ -99,6 +84,17 @@ class DeadLetterAdmin(admin.ModelAdmin[DeadLetter]):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "bus/dead_letters.html", context)
+
+    def _act(self, request: HttpRequest, dlq: DeadLetterQueue, ids: list[str], action: str | None) -> None:
+        if not ids:
+            self.message_user(request, "Select at least one dead letter.", messages.WARNING)
+        elif action == "replay":
+            done = f"Replayed {len(dlq.replay(ids))} dead letter(s) to {dlq.service}.events."
+            self.message_user(request, done, messages.SUCCESS)
+        elif action == "purge":
+            self.message_user(request, f"Deleted {dlq.purge(ids)} dead letter(s).", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
 
 
 @admin.register(InboxMessage)

@@ -1,12 +1,6 @@
-"""The bus's Prometheus metrics, by service and event type, registered with the process's registry
-(`common.observability.metrics`) when the bus app is ready.
-
-Counters are incremented where things happen (a dispatcher, a relay, the consumer, the worker's main
-process); a worker's pool processes share them through prometheus-client's multiprocess mode
-(`PROMETHEUS_MULTIPROC_DIR`, set up by the worker before anything imports this module). Gauges about
-state (outbox, dead letters) are read from the database when scraped, so every process reports the
-truth.
-"""
+"""The bus's Prometheus metrics by service and event type. Counters are shared by a worker's pool
+processes (`PROMETHEUS_MULTIPROC_DIR`); state gauges are read from the database when scraped, so every
+process reports the same truth."""
 
 from __future__ import annotations
 
@@ -28,7 +22,6 @@ PUBLISHED = Counter(
 
 
 def count_published(service: str, event_types: Iterable[str]) -> None:
-    """One increment per type for a confirmed batch (the relay's or a dispatcher's)."""
     for event_type, count in Tally(event_types).items():
         PUBLISHED.labels(service=service, type=event_type).inc(count)
 
@@ -60,49 +53,37 @@ BATCH_SIZE = Histogram(
 )
 
 
-# What processes count (a worker's pool processes through the multiprocess files).
 COUNTERS = (PUBLISHED, CONSUMED, DUPLICATES, RETRIED, DEAD_LETTERED, HANDLER_DURATION, BATCH_SIZE)
-
-# The state gauges, by name: (help, what of the outbox state they show; None for the queue depth).
-STATE_GAUGES: dict[str, tuple[str, str | None]] = {
-    "suite_outbox_pending": ("Committed events not yet published.", "pending"),
-    "suite_outbox_oldest_pending_age_seconds": (
-        "Age of the oldest pending event.",
-        "oldest_pending_age_seconds",
-    ),
-    "suite_outbox_failed": ("Events that failed to publish for good (see the admin).", "failed"),
-    "suite_dead_letter_queue_depth": (
-        "Dead letters parked (collected from the dead-letter queue by the relay every few seconds).",
-        None,
-    ),
+STATE_GAUGES = {
+    "suite_outbox_pending": "Committed events not yet published.",
+    "suite_outbox_oldest_pending_age_seconds": "Age of the oldest pending event.",
+    "suite_outbox_failed": "Events that failed to publish for good (see the admin).",
+    "suite_dead_letter_queue_depth": "Dead letters parked (collected from the dead-letter queue by the "
+    "relay every few seconds).",
 }
 
 
 class BusStateCollector(Collector):
-    """Outbox and dead-letter queue gauges of one service, computed at scrape time."""
-
     def __init__(self, service: str, amqp_url: str) -> None:
         self.service, self.amqp_url = service, amqp_url
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        """The gauges without values: prometheus-client registers a collector by what it describes,
-        without scraping it (no database or broker needed)."""
-        for name, (text, _) in STATE_GAUGES.items():
-            yield GaugeMetricFamily(name, text, labels=["service"])
+    def describe(self) -> list[GaugeMetricFamily]:
+        """Without values: prometheus-client registers a collector by what it describes, without
+        scraping it (no database or broker needed)."""
+        return [GaugeMetricFamily(name, text, labels=["service"]) for name, text in STATE_GAUGES.items()]
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> list[GaugeMetricFamily]:
         from common.bus import outbox  # needs the app registry: imported when scraped
-        from common.bus.consume.deadletters import DeadLetterQueue
+        from common.bus.ops.deadletters import DeadLetterQueue
 
         state = outbox.state()
-        for gauge in self.describe():
-            field = STATE_GAUGES[gauge.name][1]
-            if field is not None:
-                gauge.add_metric([self.service], getattr(state, field))
-            else:  # no table yet (not migrated): no sample, rather than a failed scrape
-                with contextlib.suppress(Exception):
-                    gauge.add_metric([self.service], DeadLetterQueue(self.amqp_url, self.service).depth())
-            yield gauge
+        gauges = pending, age, failed, dead_letters = self.describe()
+        pending.add_metric([self.service], state.pending)
+        age.add_metric([self.service], state.oldest_pending_age_seconds)
+        failed.add_metric([self.service], state.failed)
+        with contextlib.suppress(Exception):  # no table yet (not migrated): no sample, not a failed scrape
+            dead_letters.add_metric([self.service], DeadLetterQueue(self.amqp_url, self.service).depth())
+        return gauges
 
 
 _registered: list[str] = []

@@ -10,11 +10,8 @@ from django.utils import timezone
 
 
 class OutboxMessage(models.Model):
-    """An event committed with the change it announces, waiting for (or done with) publication.
-
-    The relay reads pending rows in `id` order; the partial indexes keep that read, the per-aggregate
-    ordering check and pruning cheap however many published rows the table holds.
-    """
+    """An event committed with the change it announces. The partial indexes keep the relay's reads,
+    the per-aggregate ordering check and pruning cheap however many published rows the table holds."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -76,9 +73,8 @@ class InboxMessage(models.Model):
 
 
 class DeadLetter(models.Model):
-    """A parked message, moved here from `<svc>.events.dlq` by the relay's housekeeping (and by
-    each dead-letter tool before it reads): listing it is a query, not a read of the queue that takes
-    every message unacked, hides them from other readers and raises their delivery counts."""
+    """A parked message, moved here from `<svc>.events.dlq`: listing it is a query, not a read of the
+    queue that takes every message unacked, hides it from other readers and raises its delivery count."""
 
     id = models.CharField(max_length=64, primary_key=True, help_text="The dead-letter id.")
     parked_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -20,7 +20,8 @@ from common.bus.amqp import topology
 from common.bus.amqp.connection import raw_channel
 from common.bus.amqp.wire import TaskMessage, envelope_message
 from common.bus.consume import deadletters
-from common.bus.consume.deadletters import DeadLetterQueue, Failure
+from common.bus.consume.deadletters import Failure
+from common.bus.ops.deadletters import DeadLetterQueue
 from common.contracts import Envelope, UserCreated
 from tests.support.broker import queue_depth
 
@@ -58,7 +59,7 @@ def park_one(reason: str = "boom") -> tuple[str, Envelope]:
 def test_parked_messages_carry_why(dlq: DeadLetterQueue) -> None:
     parked, envelope = park_one("the handler exploded")
 
-    [letter] = dlq.peek()
+    [letter] = dlq.page()[0]
 
     assert letter.id == parked
     assert (letter.event_type, letter.event_id) == ("user.created", str(envelope.id))
@@ -93,7 +94,7 @@ def test_every_reader_sees_every_dead_letter_however_often_they_list(dlq: DeadLe
 
     assert len(seen) == 50 and all(listing == (parked, 3) for listing in seen)
     # and listing delivered nothing again: no delivery count grows toward a limit
-    assert all(int(d.headers.get("x-delivery-count") or 0) == 0 for d in dlq.peek())
+    assert all(int(d.headers.get("x-delivery-count") or 0) == 0 for d in dlq.page()[0])
 
 
 def test_replay_goes_to_the_service_queue_only_with_the_same_event_id(dlq: DeadLetterQueue) -> None:
@@ -138,7 +139,7 @@ def test_the_admin_lists_dead_letters_and_replays_a_selection(
 
     response = client.post("/admin/bus/deadletter/", {"action": "replay", "ids": [parked]})
     assert response.status_code == 302
-    assert [d.id for d in dlq.peek()] == [other]
+    assert [d.id for d in dlq.page()[0]] == [other]
     assert queue_depth(settings.AMQP_URL, "orders.events") == 1
 
 
@@ -167,3 +168,27 @@ def test_listings_say_how_many_they_show_of_how_many_there_are(
     assert client.login(email="root@example.com", password="S3cure-passphrase")
     html = client.get("/admin/bus/deadletter/").content.decode()
     assert "Showing the first 2 of 3 dead letters." in html
+
+
+def test_the_command_shows_replays_and_purges_by_id_prefix(dlq: DeadLetterQueue, settings: Settings) -> None:
+    settings.SERVICE_NAME = SERVICE
+    parked, envelope = park_one("shown by the command")
+    other, _ = park_one()
+
+    # show: every field, one per line, and the body
+    out = StringIO()
+    call_command("dlq", "show", parked[:8], stdout=out)
+    shown = out.getvalue()
+    for line in ("attempts:       4", f"service:        {SERVICE}", "kind:           error", "Traceback…"):
+        assert line in shown, line
+    assert "reason:         shown by the command" in shown and str(envelope.id) in shown
+    assert "x-death:" not in shown
+
+    # replay one, then purge the rest without asking
+    out = StringIO()
+    call_command("dlq", "replay", parked, stdout=out)
+    assert out.getvalue().splitlines()[-1] == f"1 dead letter(s) sent back to {SERVICE}.events"
+    out = StringIO()
+    call_command("dlq", "purge", "--noinput", stdout=out)
+    assert out.getvalue().strip() == "purged 1 dead letter(s)" and dlq.depth() == 0
+    assert other not in shown

@@ -1,9 +1,6 @@
-"""`manage.py <svc> declare_topology [--migrate]`: declare the service's exchanges and queues now.
-
-Run before the first producer publishes, so events sent before this service's worker ever started
-are queued for it rather than unroutable. Workers declare the same on every (re)connect. The delivery
-limit is a broker policy (`python -m common.ops.rabbitmq_policies`), not part of the declaration.
-"""
+"""`manage.py <svc> declare_topology [--migrate]`: before the first producer publishes, so events sent
+before this service's worker ever started are queued for it, not unroutable. (Workers declare the same
+on every connect; the delivery limit is a policy: `python -m common.ops.rabbitmq_policies`.)"""
 
 from __future__ import annotations
 
@@ -35,21 +32,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         registry: HandlerRegistry = import_string(settings.EVENT_HANDLERS)
         service = settings.SERVICE_NAME
+        queue, event_types = topology.queue_name(service), registry.event_types()
         try:
             with Connection(settings.AMQP_URL, connect_timeout=5) as conn:
                 conn.ensure_connection(max_retries=1)
-                if options["migrate"]:
-                    migrated = queue_migration.migrate(
-                        conn, settings.AMQP_URL, service, registry.event_types(), self.stdout.write
-                    )
-                    if not migrated:
-                        self.stdout.write(
-                            f"{topology.queue_name(service)} is already declared as this version does"
-                        )
-                topology.declare(conn, service, registry.event_types())
+                if options["migrate"] and not queue_migration.migrate(
+                    conn, settings.AMQP_URL, service, event_types, self.stdout.write
+                ):
+                    self.stdout.write(f"{queue} is already declared as this version does")
+                topology.declare(conn, service, event_types)
         except (OperationalError, OSError) as exc:
             raise CommandError(f"cannot reach RabbitMQ at {redacted(settings.AMQP_URL)}: {exc}") from None
         except (topology.QueueOutOfDate, queue_migration.MigrationRefused) as exc:
             raise CommandError(str(exc)) from None
-        bound = ", ".join(registry.event_types()) or "(no event types yet)"
-        self.stdout.write(f"{topology.queue_name(service)} bound to: {bound}")
+        self.stdout.write(f"{queue} bound to: {', '.join(event_types) or '(no event types yet)'}")

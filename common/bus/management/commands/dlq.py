@@ -1,7 +1,6 @@
 """`manage.py <svc> dlq list | show ID | replay (ID… | --all) | purge [ID…] [--noinput]`.
 
-IDs are dead-letter ids as `list` prints them; any unique prefix will do. Each first collects what
-waits in `<svc>.events.dlq` into the service's dead-letter table, then works on the table.
+IDs as `list` prints them, or any unique prefix. Each first collects what waits in `<svc>.events.dlq`.
 """
 
 from __future__ import annotations
@@ -13,8 +12,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
 from common.bus.amqp.connection import redacted
-from common.bus.consume.deadletters import DeadLetterQueue
 from common.bus.models import DeadLetter
+from common.bus.ops.deadletters import DeadLetterQueue
+
+ROW = "{:<36}  {:<20} {:<36} {:>8}  {:<29}  {}"  # a `list` line
 
 
 class Command(BaseCommand):
@@ -34,88 +35,77 @@ class Command(BaseCommand):
         purge.add_argument("--noinput", "--no-input", action="store_true", help="do not ask")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        dlq = DeadLetterQueue(settings.AMQP_URL, settings.SERVICE_NAME)
+        self.dlq = DeadLetterQueue(settings.AMQP_URL, settings.SERVICE_NAME)
         try:
-            getattr(self, f"_{options['action']}")(dlq, options)
+            getattr(self, f"_{options['action']}")(options)
         except OperationalError as exc:
             raise CommandError(f"cannot reach RabbitMQ at {redacted(settings.AMQP_URL)}: {exc}") from None
 
-    def _list(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
+    def _list(self, options: dict[str, Any]) -> None:
         if options["limit"] < 1:
             raise CommandError(f"--limit must be at least 1, got {options['limit']}")
-        letters, total = dlq.page(limit=options["limit"])
+        letters, total = self.dlq.page(limit=options["limit"])
         if not letters:
-            self.stdout.write(f"{dlq.queue} is empty")
+            self.stdout.write(f"{self.dlq.queue} is empty")
             return
-        self.stdout.write(
-            f"{'ID':<36}  {'EVENT':<20} {'EVENT ID':<36} {'ATTEMPTS':>8}  {'LAST FAILURE':<29}  REASON"
-        )
+        self.stdout.write(ROW.format("ID", "EVENT", "EVENT ID", "ATTEMPTS", "LAST FAILURE", "REASON"))
         for d in letters:
             attempts = "" if d.attempts is None else str(d.attempts)
-            reason = f"[{d.kind}] {d.reason}".replace("\n", " ")
-            self.stdout.write(
-                f"{d.id:<36}  {d.event_type or '-':<20} {d.event_id or '-':<36} {attempts:>8}  "
-                f"{d.last_failure_at:<29}  {reason[:100]}"
-            )
+            reason = f"[{d.kind}] {d.reason}".replace("\n", " ")[:100]
+            row = (d.id, d.event_type or "-", d.event_id or "-", attempts, d.last_failure_at, reason)
+            self.stdout.write(ROW.format(*row))
+        footer = f"{total} dead letter(s) in {self.dlq.queue}"
         if total > len(letters):
-            self.stdout.write(
-                f"{len(letters)} of {total} dead letter(s) in {dlq.queue} (--limit {total} lists them all)"
-            )
-        else:
-            self.stdout.write(f"{total} dead letter(s) in {dlq.queue}")
+            footer = f"{len(letters)} of {footer} (--limit {total} lists them all)"
+        self.stdout.write(footer)
 
-    def _show(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
-        letter = self._one(dlq, options["id"])
-        rows = [
-            ("id", letter.id),
-            ("event", f"{letter.event_type} {letter.event_id}"),
-            ("service", letter.service),
-            ("kind", letter.kind),
-            ("exception", letter.exception_type),
-            ("reason", letter.reason),
-            ("attempts", letter.attempts),
-            ("first failure", letter.first_failure_at),
-            ("last failure", letter.last_failure_at),
-            ("routing key", letter.routing_key),
-            ("content type", letter.content_type),
-        ]
-        for name, value in rows:
+    def _show(self, options: dict[str, Any]) -> None:
+        d = self._one(options["id"])
+        shown = {
+            "id": d.id,
+            "event": f"{d.event_type} {d.event_id}",
+            "service": d.service,
+            "kind": d.kind,
+            "exception": d.exception_type,
+            "reason": d.reason,
+            "attempts": d.attempts,
+            "first failure": d.first_failure_at,
+            "last failure": d.last_failure_at,
+            "routing key": d.routing_key,
+            "content type": d.content_type,
+        }
+        if "x-death" in d.headers:
+            shown["x-death"] = d.headers["x-death"]
+        for name, value in shown.items():
             self.stdout.write(f"{name + ':':<15} {value if value not in (None, '') else '-'}")
-        if "x-death" in letter.headers:
-            self.stdout.write(f"{'x-death:':<15} {letter.headers['x-death']}")
-        if letter.traceback:
-            self.stdout.write("traceback:\n" + letter.traceback)
-        self.stdout.write("body:\n" + letter.body_text)
+        if d.traceback:
+            self.stdout.write("traceback:\n" + d.traceback)
+        self.stdout.write("body:\n" + d.body_text)
 
-    def _replay(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
+    def _replay(self, options: dict[str, Any]) -> None:
         if options["all"] == bool(options["ids"]):
             raise CommandError("give dead-letter IDs to replay, or --all (not both)")
-        if options["ids"]:
-            self._check_ids(dlq, options["ids"])
-        replayed = dlq.replay(None if options["all"] else options["ids"])
+        for ident in options["ids"]:
+            self._one(ident)
+        replayed = self.dlq.replay(None if options["all"] else options["ids"])
         for d in replayed:
             self.stdout.write(f"replayed {d.id} ({d.event_type} {d.event_id})")
         self.stdout.write(f"{len(replayed)} dead letter(s) sent back to {settings.SERVICE_NAME}.events")
 
-    def _purge(self, dlq: DeadLetterQueue, options: dict[str, Any]) -> None:
+    def _purge(self, options: dict[str, Any]) -> None:
         ids = options["ids"] or None
-        if ids:
-            self._check_ids(dlq, ids)
-        what = f"{len(ids)} dead letter(s)" if ids else f"every dead letter in {dlq.queue}"
+        for ident in ids or ():
+            self._one(ident)
+        what = f"{len(ids)} dead letter(s)" if ids else f"every dead letter in {self.dlq.queue}"
         if not options["noinput"]:
             answer = input(f"Delete {what}? This cannot be undone. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError("purge cancelled")
-        self.stdout.write(f"purged {dlq.purge(ids)} dead letter(s)")
+        self.stdout.write(f"purged {self.dlq.purge(ids)} dead letter(s)")
 
-    def _one(self, dlq: DeadLetterQueue, ident: str) -> DeadLetter:
-        found = dlq.find([ident])
-        if not found:
-            raise CommandError(f"no dead letter with id {ident!r} in {dlq.queue}")
-        if len({d.id for d in found}) > 1:
-            raise CommandError(f"{ident!r} matches several dead letters: give more of the id")
+    def _one(self, ident: str) -> DeadLetter:
+        found = list(self.dlq.chosen([ident]))
+        if len(found) != 1:
+            many = f"{ident!r} matches several dead letters: give more of the id"
+            raise CommandError(many if found else f"no dead letter with id {ident!r} in {self.dlq.queue}")
         return found[0]
-
-    def _check_ids(self, dlq: DeadLetterQueue, ids: list[str]) -> None:
-        for ident in ids:
-            self._one(dlq, ident)

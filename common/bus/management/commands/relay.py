@@ -18,7 +18,8 @@ from django.db.backends.signals import connection_created
 from django.utils.module_loading import import_string
 
 from common.bus.amqp.confirms import BrokerUnavailable
-from common.bus.consume import deadletters, inbox
+from common.bus.consume import inbox
+from common.bus.ops.deadletters import Collector
 from common.bus.outbox.relay import Relay, RelayConfig, relaxed_commits
 from common.observability import metrics
 from common.observability.http import serve
@@ -54,7 +55,7 @@ class Command(BaseCommand):
                 lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
                 linger=settings.BUS_RELAY_LINGER_MS / 1000,
                 housekeeping=(
-                    deadletters.Collector(settings.AMQP_URL, settings.SERVICE_NAME),
+                    Collector(settings.AMQP_URL, settings.SERVICE_NAME),
                     *(import_string(path) for path in settings.BUS_HOUSEKEEPING),
                 ),
             ),
