@@ -1,19 +1,24 @@
-"""The outbox table: leases (on the database's clock, each with its holder), marks, reads and pruning."""
+"""The one owner of an outbox row's life: leases (on the database's clock, each with its holder), the
+publication of rows, marks, reads and pruning, whoever publishes (the committing process, a relay)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateTimeField, Min, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from common.bus.amqp.confirms import BatchOutcome
+from common.bus import metrics, signals
+from common.bus.amqp.confirms import BatchOutcome, BrokerUnavailable, ConfirmingPublisher
+from common.bus.amqp.wire import TaskMessage
 from common.bus.models import OutboxMessage
+from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.outbox")
 Status = OutboxMessage.Status
@@ -41,9 +46,7 @@ def state(now: datetime | None = None) -> OutboxState:
 # Leases are stamped and compared with the database's clock, so the hosts' clocks do not matter.
 def db_now(connection: BaseDatabaseWrapper) -> str:
     """SQL for the database's current time, in the form Django stores datetimes."""
-    if connection.vendor == "sqlite":
-        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
-    return "statement_timestamp()"
+    return db_later(connection, 0)
 
 
 def db_later(connection: BaseDatabaseWrapper, seconds: float) -> str:
@@ -54,8 +57,7 @@ def db_later(connection: BaseDatabaseWrapper, seconds: float) -> str:
 
 
 def lease_end(connection: BaseDatabaseWrapper, seconds: float) -> RawSQL:
-    """The same, for a row written under a lease. Raw SQL: an ORM expression (`Now() + Value(...)`)
-    is compiled anew for every row, which cost the committing process more CPU than the insert."""
+    """The same, for a row written under a lease: raw SQL, as an ORM expression is compiled per row."""
     return RawSQL(db_later(connection, seconds), (), output_field=DateTimeField())  # noqa: S611 - no input
 
 
@@ -66,14 +68,14 @@ WHERE id IN ({ids}) AND claimed_by = %s
 
 
 def mark_published(ids: list[int], *, owner: str, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Mark `owner`'s rows published, in one statement (it runs for every batch; built through the
-    ORM it cost more CPU than the statement itself); how many. A row whose lease another process
-    has taken since is left to it: it publishes the row again and marks it."""
+    """Mark `owner`'s rows published in one statement (it runs for every batch); how many. A row
+    another process has leased since is left to it: it publishes the row again and marks it."""
     connection = connections[using]
-    table = OutboxMessage._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            MARK_PUBLISHED.format(table=table, now=db_now(connection), ids=", ".join(["%s"] * len(ids))),
+            MARK_PUBLISHED.format(
+                table=OutboxMessage._meta.db_table, now=db_now(connection), ids=", ".join(["%s"] * len(ids))
+            ),
             [Status.PUBLISHED.value, *ids, owner],
         )
         return int(cursor.rowcount)
@@ -102,10 +104,8 @@ def fail(ids: list[int], reason: str, *, owner: str, using: str = DEFAULT_DB_ALI
 def settle(
     outcome: BatchOutcome, row_ids: dict[str, int], *, owner: str, using: str = DEFAULT_DB_ALIAS
 ) -> None:
-    """What the broker said of a batch, written to its rows in `using` (`row_ids`: event id -> row
-    id), whoever published it: confirmed rows are marked published, unroutable ones fail with the
-    reason (no queue is bound for them: publishing again changes nothing), nacked ones go back in
-    line."""
+    """What the broker said of a batch (`row_ids`: event id -> row id), whoever published it. An
+    unroutable row fails: no queue is bound for it, so publishing it again changes nothing."""
     confirmed = [row_ids[e] for e in outcome.confirmed if e in row_ids]
     if confirmed:
         mark_published(confirmed, owner=owner, using=using)
@@ -119,6 +119,76 @@ def settle(
     if nacked:
         log.warning("broker nacked %d message(s); they stay pending", len(nacked))
         release(nacked, owner=owner, using=using, reason="nacked by the broker; will retry")
+
+
+class Outgoing(NamedTuple):
+    """A leased row on its way to the broker: its message, and the database its outcome goes to."""
+
+    id: int
+    message: TaskMessage
+    using: str = DEFAULT_DB_ALIAS
+
+
+def _by_alias(rows: list[Outgoing]) -> dict[str, dict[str, int]]:
+    grouped: dict[str, dict[str, int]] = {}
+    for row in rows:
+        grouped.setdefault(row.using, {})[row.message.properties["message_id"]] = row.id
+    return grouped
+
+
+class RowPublisher:
+    """Publishes leased rows and writes what became of them, for the dispatcher and the relays
+    alike, so both keep the same guarantees. A failed write leaves the rows to their lease."""
+
+    def __init__(
+        self, publisher: ConfirmingPublisher, *, service: str, owner: str, sender: str, log: logging.Logger
+    ) -> None:
+        self.publisher, self.service, self.owner, self.sender = publisher, service, owner, sender
+        self.log = log
+        self.published = 0  # confirmed by the broker
+
+    def send(self, rows: list[Outgoing]) -> list[str]:
+        signals.before_publish.send(self.sender, count=len(rows))
+        return self.publisher.send([row.message for row in rows])
+
+    def wait(self, sent: list[str]) -> BatchOutcome:
+        outcome = self.publisher.wait(sent)
+        signals.after_confirm.send(self.sender, confirmed=len(outcome.confirmed))
+        return outcome
+
+    def publish(self, rows: list[Outgoing]) -> BatchOutcome:
+        """Send and wait, once more on a fresh connection if the kept one had gone stale (a broker
+        restart while idle): nothing of a failed send is confirmed."""
+        signals.before_publish.send(self.sender, count=len(rows))
+        messages = [row.message for row in rows]
+        try:
+            return self.publisher.publish(messages)
+        except BrokerUnavailable:
+            return self.publisher.publish(messages)
+
+    def settle(self, rows: list[Outgoing], outcome: BatchOutcome) -> None:
+        for using, row_ids in _by_alias(rows).items():
+            try:
+                settle(outcome, row_ids, owner=self.owner, using=using)
+            except DatabaseError as exc:  # the lease runs out: published again, deduplicated
+                self.log.warning("%s: could not mark %d published row(s): %s", self.sender, len(row_ids), exc)
+                connections[using].close()
+        confirmed = set(outcome.confirmed)
+        done = [row for row in rows if row.message.properties["message_id"] in confirmed]
+        self.published += len(done)
+        metrics.count_published(self.service, (row.message.routing_key for row in done))
+        if self.log.isEnabledFor(logging.DEBUG):
+            for row in done:
+                with message_context(row.message.headers):
+                    self.log.debug("published %s %s", row.message.routing_key, row.message.headers["id"])
+
+    def release(self, rows: list[Outgoing]) -> None:
+        for using, row_ids in _by_alias(rows).items():
+            try:
+                release(list(row_ids.values()), owner=self.owner, using=using)
+            except DatabaseError as exc:
+                self.log.warning("%s: could not release %d row(s): %s", self.sender, len(row_ids), exc)
+                connections[using].close()
 
 
 def prune(*, older_than: timedelta, chunk: int = 5000) -> int:

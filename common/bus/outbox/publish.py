@@ -1,9 +1,5 @@
-"""`publish(event)`: the one way a service emits an event.
-
-It writes an outbox row in the caller's own transaction, so the event exists exactly when the change
-it announces commits. From there it reaches RabbitMQ at least once: published by this process right
-after the commit (`common.bus.outbox.on_commit`, when BUS_DISPATCH_ON_COMMIT is on), or by a relay.
-"""
+"""`publish(event)`: the one way a service emits an event. It writes an outbox row in the caller's
+transaction, so the event exists exactly when the change it announces commits."""
 
 from __future__ import annotations
 
@@ -42,6 +38,7 @@ def publish(
     dispatcher = on_commit.dispatcher() if settings.BUS_DISPATCH_ON_COMMIT else None
     if dispatcher is not None and not dispatcher.accepting():
         dispatcher = None  # the broker just failed it, or it is behind: the relays take this one
+    lease = outbox.lease_end(connections[using], settings.BUS_RELAY_LEASE_SECONDS) if dispatcher else None
     envelope_json = envelope.model_dump_json()
     row = OutboxMessage.objects.using(using).create(
         event_id=envelope.id,
@@ -51,13 +48,11 @@ def publish(
         causation_id=envelope.causation_id,
         envelope=envelope_json,
         created_at=envelope.occurred_at,
-        claimed_until=(
-            outbox.lease_end(connections[using], settings.BUS_RELAY_LEASE_SECONDS) if dispatcher else None
-        ),
+        claimed_until=lease,
         claimed_by=dispatcher.owner if dispatcher else "",
     )
     if dispatcher is not None:
         message = envelope_message(envelope, origin=settings.SERVICE_NAME, envelope_json=envelope_json)
-        committed = on_commit.Committed(row.id, using, envelope.type, message)
-        transaction.on_commit(lambda: dispatcher.submit(committed), using=using)
+        outgoing = outbox.Outgoing(row.id, message, using)
+        transaction.on_commit(lambda: dispatcher.submit(outgoing), using=using)
     return envelope

@@ -1,16 +1,5 @@
-"""The relay: takes committed outbox rows to RabbitMQ, in order, at least once. It also prunes the
-service's outbox (and what its command adds: the inbox), being the service's one long-running
-housekeeping process.
-
-One batch = three steps, none holding a transaction open: claim pending rows in one statement
-(`FOR UPDATE SKIP LOCKED` while choosing, then a lease in `claimed_until`, so several relays share the
-work without taking the same row), publish them with pipelined confirms, mark the confirmed ones
-published. A relay that dies mid-batch leaves its rows pending under a lease that runs out; they are
-then published again and consumers drop the duplicates by event id.
-
-Per-aggregate order: a batch leaves out an aggregate whose earlier pending row another relay holds,
-so one aggregate's events always leave in creation order, whatever the number of relays.
-"""
+"""The relay: the safety net that takes committed outbox rows to RabbitMQ, in order per aggregate, at
+least once, and the service's one long-running process, so it also prunes and runs housekeeping."""
 
 from __future__ import annotations
 
@@ -18,25 +7,24 @@ import contextlib
 import gc
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, connections
 
-from common.bus import metrics, outbox, signals
-from common.bus.amqp.confirms import BatchOutcome, BrokerUnavailable, ConfirmingPublisher, PublishRefused
-from common.bus.amqp.wire import TaskMessage, task_message
+from common.bus import outbox, signals
+from common.bus.amqp.confirms import BrokerUnavailable, ConfirmingPublisher, PublishRefused
+from common.bus.amqp.wire import task_message
 from common.bus.models import OutboxMessage
-from common.observability.context import in_flight
+from common.bus.outbox import Outgoing
 
 log = logging.getLogger("common.bus.outbox.relay")
 # Batches in flight: the next is read from the database and sent while the broker confirms the last.
@@ -65,26 +53,11 @@ RETURNING id, CAST(event_id AS text), event_type, aggregate_id, CAST(correlation
 """
 
 
-class Pending(NamedTuple):
-    """What the relay reads of an outbox row: exactly what the message needs (no model instance)."""
-
-    id: int
-    event_id: str
-    event_type: str
-    aggregate_id: str
-    correlation_id: str
-    causation_id: str | None
-    envelope: str
+# The rows claimed, and whether the claim looked at a full batch of pending rows: a backlog. A batch
+# can be short with a backlog (rows of aggregates whose earlier events are in flight wait their turn).
+Claimed = tuple[list[Outgoing], bool]
 
 
-class Claimed(NamedTuple):
-    rows: list[Pending]
-    # the claim looked at a full batch of pending rows: more are waiting. A batch can be short
-    # with a backlog (rows of aggregates whose earlier events are in flight wait their turn).
-    backlog: bool
-
-
-Status = OutboxMessage.Status
 NOTIFY_CHANNEL = "bus_outbox"
 LINGER_WORTH_ROWS = 4  # with the default 10 ms linger: commits arriving at 400/s or more
 
@@ -115,18 +88,16 @@ class RelayConfig:
 
 
 def worth_lingering(claimed: int, *, lingered: bool, backlog: bool) -> bool:
-    """Linger after a batch of several rows (commits arrive faster than batches go out), and keep
-    lingering only while a linger gathers LINGER_WORTH_ROWS or more: at a moderate rate it would
-    gather a row or two each time and hold every event back. A lone event never waits, and with a
-    backlog there is no reason to."""
+    """Keep lingering only while a linger gathers several rows: at a moderate rate it would gather a
+    row or two each time and hold every event back. A lone event never waits, nor does a backlog."""
     if backlog:
         return False
     return claimed >= LINGER_WORTH_ROWS if lingered else claimed > 1
 
 
 def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:
-    """The relay's own writes (claims, marks, pruning) may be lost in a PostgreSQL crash: a lost mark
-    means a republished event, which consumers drop. So they need not wait for the WAL flush."""
+    """The relay's writes need not wait for the WAL flush: a mark lost in a crash only means a
+    republished event, which consumers drop."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO OFF")
@@ -140,13 +111,16 @@ class Relay:
             config.amqp_url, confirm_timeout=config.confirm_timeout, name=f"{config.service}-relay"
         )
         self.owner = f"relay-{os.getpid()}-{uuid.uuid4().hex[:12]}"  # its leases' holder
-        self.published_total = 0
+        self.out = outbox.RowPublisher(
+            self.publisher, service=config.service, owner=self.owner, sender=signals.RELAY, log=log
+        )
         self.last_cycle = time.monotonic()
         self._outage_since: float | None = None
         self._backoff = 0.5
         self._single_rows_left = 0  # after a refused batch, go row by row to find the culprit
-        self._flights: deque[tuple[list[Pending], list[str]]] = deque()  # sent, not yet settled
-        self._recorder: Recorder | None = None
+        self._flights: deque[tuple[list[Outgoing], list[str]]] = deque()  # sent, not yet settled
+        self._marker: ThreadPoolExecutor | None = None
+        self._marks: deque[Future[None]] = deque()
         self._claimer: ThreadPoolExecutor | None = None
         self._prefetched: Future[Claimed] | None = None
         self.backlog = False
@@ -154,79 +128,73 @@ class Relay:
         self._last_prune = 0.0
         self._last_housekeeping = 0.0
 
-    # --- the loop -------------------------------------------------------------------------------
+    @property
+    def published_total(self) -> int:
+        return self.out.published
+
     def run(self) -> None:
         waker = Waker(self.config.poll_interval)
         log.info(
             "relay %s started (batch %d, wake-up %s)",
             self.config.service,
             self.config.batch_size,
-            "LISTEN/NOTIFY" if waker.listening else f"polling every {self.config.poll_interval}s",
+            "LISTEN/NOTIFY" if waker.listener else f"polling every {self.config.poll_interval}s",
         )
-        self._start_pipeline()
-        frozen = False
         try:
-            while not self.stop.is_set():
-                self._maybe_housekeep()  # also while the broker is away: it needs none
-                try:
-                    claimed = self.step()
-                except BrokerUnavailable as exc:
-                    self._outage(str(exc))
-                    continue
-                except DatabaseError as exc:
-                    log.warning("relay: database error, retrying: %s", exc)
-                    self._abandon_flights()
-                    self._prefetched = None  # its rows' lease runs out
-                    close_old_connections()
-                    connection.close()
-                    self._sleep(self._next_backoff())
-                    continue
-                self._maybe_prune()
-                if not frozen:
-                    frozen = _freeze_heap()
-                self.last_cycle = time.monotonic()
-                if not claimed and not self._flights and not self._single_rows_left:
+            with self._pipeline():
+                while not self.stop.is_set():
+                    self._housekeep()  # also while the broker is away: it needs none
                     try:
-                        self.publisher.keepalive(reconnect=True)
+                        claimed = self.step()
+                        self._prune()
+                        busy = claimed or self._flights or self._single_rows_left
+                        if not busy:
+                            self.publisher.keepalive(reconnect=True)
                     except BrokerUnavailable as exc:
                         self._outage(str(exc))
+                        continue
+                    except DatabaseError as exc:
+                        log.warning("relay: database error, retrying: %s", exc)
+                        self._abandon()
+                        self._prefetched = None  # its rows' lease runs out
+                        close_old_connections()
+                        connection.close()
+                        self._back_off()
+                        continue
+                    if not gc.get_freeze_count():
+                        # the first cycle imported everything: a full collection of that heap
+                        # paused the relay, and every event waiting behind it
+                        gc.collect()
+                        gc.freeze()
+                    self.last_cycle = time.monotonic()
+                    if busy:
+                        self._lingered = bool(self.config.linger) and worth_lingering(
+                            claimed, lingered=self._lingered, backlog=self.backlog
+                        )
+                        if self._lingered:
+                            self.stop.wait(self.config.linger)
                         continue
                     self._recovered()
                     waker.wait(self.stop)
                     self._lingered = False
-                else:
-                    self._linger_if_worth_it(claimed)
-            self.drain_flights()
+                while self._flights:
+                    self._settle_oldest()
         finally:
-            self._stop_pipeline()
             waker.close()
             self.publisher.close()
             connection.close()  # this thread's: the loop may run on a thread that outlives it
             log.info("relay %s stopped; published %d", self.config.service, self.published_total)
 
-    def _linger_if_worth_it(self, claimed: int) -> None:
-        self._lingered = bool(self.config.linger) and worth_lingering(
-            claimed, lingered=self._lingered, backlog=self.backlog
-        )
-        if self._lingered:
-            self._sleep(self.config.linger)
-
     def relay_once(self) -> int:
-        """Publish one batch and settle it before returning (tests, `relay --once`); how many rows
-        it took, 0 when nothing was pending."""
-        claimed = self.step(depth=1)
-        self.drain_flights()
-        return claimed
+        """Publish one batch and settle it before returning (tests); how many rows it took."""
+        return self.step(depth=1)
 
     def drain(self) -> int:
         """Publish everything pending now, pipelined as in `run`; how many rows were published."""
         before = self.published_total
-        self._start_pipeline()
-        try:
+        with self._pipeline():
             while self.step() or self._flights:
                 pass
-        finally:
-            self._stop_pipeline()
         return self.published_total - before
 
     def step(self, depth: int = IN_FLIGHT) -> int:
@@ -236,35 +204,111 @@ class Relay:
         if single:
             depth = 1  # isolating a refused row: nothing else in flight
             self._release_prefetched()
-        claimed = (
-            self._take_prefetched()
-            if self._prefetched
-            else self._claim(1 if single else self.config.batch_size)
-        )
-        rows, self.backlog = claimed
+        future, self._prefetched = self._prefetched, None
+        limit = 1 if single else self.config.batch_size
+        rows, self.backlog = future.result() if future else self._claim(limit)
         if rows:
             self._single_rows_left = max(0, self._single_rows_left - 1)
-            if self._claimer is not None and not single and claimed.backlog:
+            if self._claimer is not None and not single and self.backlog:
                 # read the next batch on another connection while this one is sent and confirmed
-                # (without a backlog there is nothing to read ahead)
                 self._prefetched = self._claimer.submit(self._claim_on_own_connection, self.config.batch_size)
-            signals.before_publish.send(signals.RELAY, count=len(rows))
             try:
-                sent = self.publisher.send([self._message(row) for row in rows])
-            except PublishRefused as exc:
-                self._refused(rows, exc)
+                self._flights.append((rows, self.out.send(rows)))
+            except (BrokerUnavailable, PublishRefused) as exc:
+                self._interrupted(rows, exc)
                 return len(rows)
-            except BrokerUnavailable:
-                self._release(rows)
-                self._abandon_flights()
-                self._release_prefetched()
-                raise
-            self._flights.append((rows, sent))
         elif single:
             self._single_rows_left = 0
         if self._flights and (len(self._flights) >= depth or not rows):
             self._settle_oldest()
         return len(rows)
+
+    def _settle_oldest(self) -> None:
+        rows, sent = self._flights.popleft()
+        try:
+            outcome = self.out.wait(sent)
+        except (BrokerUnavailable, PublishRefused) as exc:
+            self._interrupted(rows, exc)
+            return
+        if self._marker is None:
+            self.out.settle(rows, outcome)
+        else:
+            # marked off the path from commit to broker, in order; a batch not yet marked keeps its
+            # lease, so no other batch takes its rows or jumps its aggregates
+            self._marks.append(self._marker.submit(self.out.settle, rows, outcome))
+            if len(self._marks) > IN_FLIGHT:
+                self._marks.popleft().result()
+        self._recovered()
+        if outcome.nacked:
+            self._back_off()
+
+    def _interrupted(self, rows: list[Outgoing], exc: BrokerUnavailable | PublishRefused) -> None:
+        """Nothing in flight will be confirmed. A refused row sent alone (its refusal comes while its
+        confirm is awaited) is the culprit: it fails; a refused batch is retried row by row."""
+        in_flight = self._abandon()
+        if isinstance(exc, PublishRefused) and len(rows) == 1 and not in_flight:
+            outbox.fail([rows[0].id], f"refused by the broker: {exc}", owner=self.owner)
+            return
+        self.out.release(rows)
+        if isinstance(exc, BrokerUnavailable):
+            self._release_prefetched()
+            raise exc
+        log.warning("relay: broker refused a batch (%s); retrying row by row", exc)
+        self._single_rows_left = len(rows) + len(in_flight)
+
+    def _abandon(self) -> list[Outgoing]:
+        """Release the rows of every batch in flight (their confirms will not come): back in line."""
+        rows = [row for batch, _ in self._flights for row in batch]
+        self._flights.clear()
+        self.out.release(rows)
+        return rows
+
+    @contextlib.contextmanager
+    def _pipeline(self) -> Iterator[None]:
+        self._marker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-marker")
+        self._claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-claimer")
+        try:
+            yield
+        finally:
+            self._release_prefetched()
+            for pool in (self._claimer, self._marker):  # the marker after its queued marks
+                pool.submit(connections.close_all).result()  # that thread's own
+                pool.shutdown()
+            self._claimer = self._marker = None
+            self._marks.clear()
+
+    def _claim(self, limit: int) -> Claimed:
+        """Lease up to `limit` pending rows, oldest first, in one statement (no transaction is held
+        while they are published), leaving out any aggregate whose first pending row is not among
+        them: one aggregate's events leave in creation order, however many relays run."""
+        skip_locked = connection.features.has_select_for_update_skip_locked
+        claim = CLAIM.format(
+            table=OutboxMessage._meta.db_table,
+            skip_locked="FOR UPDATE SKIP LOCKED" if skip_locked else "",
+            now=outbox.db_now(connection),
+            until=outbox.db_later(connection, self.config.lease.total_seconds()),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(claim, {"limit": limit, "owner": self.owner})
+            fetched = sorted(cursor.fetchall(), key=lambda row: row[0])
+        # PostgreSQL casts a UUID to its canonical text, SQLite to the hex digits Django stores
+        text = str if connection.vendor == "postgresql" else lambda value: str(UUID(value))
+        rows = [
+            Outgoing(
+                id,
+                task_message(
+                    event_id=text(event),
+                    event_type=kind,
+                    aggregate_id=aggregate,
+                    correlation_id=text(correlation),
+                    causation_id=text(cause) if cause else None,
+                    envelope_json=envelope,
+                    origin=self.config.service,
+                ),
+            )
+            for id, event, kind, aggregate, correlation, cause, envelope, _ in fetched
+        ]
+        return rows, bool(fetched) and fetched[0][7] >= limit
 
     def _claim_on_own_connection(self, limit: int) -> Claimed:
         try:
@@ -272,157 +316,25 @@ class Relay:
         finally:
             close_old_connections()
 
-    def _take_prefetched(self) -> Claimed:
-        future, self._prefetched = self._prefetched, None
-        assert future is not None
-        return future.result()
-
     def _release_prefetched(self) -> None:
-        if self._prefetched is not None:
-            with contextlib.suppress(DatabaseError):
-                self._release(self._take_prefetched().rows)
+        future, self._prefetched = self._prefetched, None
+        if future is not None:
+            with contextlib.suppress(DatabaseError):  # the claim failed: nothing to release
+                self.out.release(future.result()[0])
 
-    def _start_pipeline(self) -> None:
-        self._recorder = Recorder(self)
-        self._claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-claimer")
-
-    def _stop_pipeline(self) -> None:
-        self._release_prefetched()
-        if self._claimer is not None:
-            self._claimer.submit(_close_connection).result()  # the claimer thread's own
-            self._claimer.shutdown()
-            self._claimer = None
-        if self._recorder is not None:
-            self._recorder.close()
-            self._recorder = None
-
-    def drain_flights(self) -> None:
-        while self._flights:
-            self._settle_oldest()
-
-    def _settle_oldest(self) -> None:
-        rows, sent = self._flights.popleft()
-        try:
-            outcome = self.publisher.wait(sent)
-        except PublishRefused as exc:
-            self._refused(rows, exc)
+    def _prune(self) -> None:
+        if time.monotonic() - self._last_prune < self.config.prune_every:
             return
-        except BrokerUnavailable:
-            self._release(rows)
-            self._abandon_flights()
-            raise
-        signals.after_confirm.send(signals.RELAY, confirmed=len(outcome.confirmed))
-        if self._recorder is not None:
-            self._recorder.put(rows, outcome)
-        else:
-            self._record(rows, outcome)
-        self._recovered()
-        if outcome.nacked:
-            self._sleep(self._next_backoff())
-
-    def _refused(self, rows: list[Pending], exc: Exception) -> None:
-        """The broker closed the channel over something sent: nothing in flight is confirmed. A
-        row sent alone with nothing else in flight is the culprit: it fails, with the reason (the
-        refusal of a row sent alone arrives while its confirm is awaited, not while it is sent)."""
-        in_flight = self._abandon_flights()
-        if len(rows) == 1 and not in_flight:
-            outbox.fail([rows[0].id], f"refused by the broker: {exc}", owner=self.owner)
-            return
-        self._release(rows)
-        log.warning("relay: broker refused a batch (%s); retrying row by row", exc)
-        self._single_rows_left = len(rows) + in_flight
-
-    def _abandon_flights(self) -> int:
-        """Release the rows of every batch in flight (their confirms will not come): back in line."""
-        count = 0
-        while self._flights:
-            rows, _ = self._flights.popleft()
-            count += len(rows)
-            with contextlib.suppress(DatabaseError):  # if the database is away, the lease runs out
-                self._release(rows)
-        return count
-
-    # --- database -------------------------------------------------------------------------------
-    def _claim(self, limit: int) -> Claimed:
-        """Claim up to `limit` pending rows, oldest first, in one statement (no transaction is held
-        while publishing): other relays skip them until the lease runs out.
-
-        An aggregate whose first pending row is not among ours is left alone, whoever holds that
-        row: one aggregate's events leave in creation order, however many relays run.
-        """
-        skip_locked = (
-            "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-        )
-        claim = CLAIM.format(
-            table=OutboxMessage._meta.db_table,
-            skip_locked=skip_locked,
-            now=outbox.db_now(connection),
-            until=outbox.db_later(connection, self.config.lease.total_seconds()),
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(claim, {"limit": limit, "owner": self.owner})
-            fetched = cursor.fetchall()
-        rows = [
-            Pending(
-                id,
-                _text(event),
-                kind,
-                aggregate,
-                _text(correlation),
-                _text(cause) if cause else None,
-                envelope,
-            )
-            for id, event, kind, aggregate, correlation, cause, envelope, _ in fetched
-        ]
-        backlog = bool(fetched) and fetched[0][7] >= limit
-        return Claimed(sorted(rows, key=lambda row: row.id), backlog)
-
-    def _release(self, rows: list[Pending]) -> None:
-        outbox.release([row.id for row in rows], owner=self.owner)
-
-    def _message(self, row: Pending) -> TaskMessage:
-        return task_message(
-            event_id=row.event_id,
-            event_type=row.event_type,
-            aggregate_id=row.aggregate_id,
-            correlation_id=row.correlation_id,
-            causation_id=row.causation_id,
-            envelope_json=row.envelope,
-            origin=self.config.service,
-        )
-
-    def _record(self, rows: list[Pending], outcome: BatchOutcome) -> None:
-        rows_by_event = {row.event_id: row for row in rows}
-        outbox.settle(outcome, {e: row.id for e, row in rows_by_event.items()}, owner=self.owner)
-        confirmed = outcome.confirmed
-        self.published_total += len(confirmed)
-        metrics.count_published(self.config.service, (rows_by_event[e].event_type for e in confirmed))
-        if log.isEnabledFor(logging.DEBUG):
-            for event_id in confirmed:
-                row = rows_by_event[event_id]
-                with in_flight(
-                    correlation=UUID(row.correlation_id),
-                    causation=UUID(row.causation_id) if row.causation_id else None,
-                    event=UUID(row.event_id),
-                    kind=row.event_type,
-                ):
-                    log.debug("published %s %s", row.event_type, row.event_id)
-
-    def _maybe_prune(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune < self.config.prune_every:
-            return
-        self._last_prune = now
+        self._last_prune = time.monotonic()
         pruned = outbox.prune(older_than=self.config.retention)
         others = sum(prune() for prune in self.config.pruning)
         if pruned or others:
             log.info("relay: pruned %d published outbox row(s) and %d other row(s)", pruned, others)
 
-    def _maybe_housekeep(self) -> None:
-        now = time.monotonic()
-        if not self.config.housekeeping or now - self._last_housekeeping < self.config.housekeeping_every:
+    def _housekeep(self) -> None:
+        if time.monotonic() - self._last_housekeeping < self.config.housekeeping_every:
             return
-        self._last_housekeeping = now
+        self._last_housekeeping = time.monotonic()
         for task in self.config.housekeeping:
             try:
                 done = task()
@@ -433,7 +345,6 @@ class Relay:
             if done:
                 log.debug("relay: housekeeping %s did %d", getattr(task, "__qualname__", task), done)
 
-    # --- outages --------------------------------------------------------------------------------
     def not_ready(self) -> str | None:
         """Why this relay cannot do its job now, or None (its readiness probe)."""
         if self._outage_since is not None:
@@ -447,7 +358,7 @@ class Relay:
         if self._outage_since is None:
             self._outage_since = time.monotonic()
             log.error("relay: broker unavailable (%s); events stay in the outbox, retrying", reason)
-        self._sleep(self._next_backoff())
+        self._back_off()
 
     def _recovered(self) -> None:
         self._backoff = 0.5
@@ -456,63 +367,9 @@ class Relay:
             self._outage_since = None
             log.warning("relay: broker reachable again after %.1fs; publishing the backlog", down)
 
-    def _next_backoff(self) -> float:
-        delay, self._backoff = self._backoff, min(self._backoff * 2, self.config.max_backoff)
-        return delay
-
-    def _sleep(self, seconds: float) -> None:
-        self.stop.wait(seconds)
-
-
-def _text(value: str) -> str:
-    """A UUID column cast to text, in its canonical form: PostgreSQL's already is (no UUID object
-    is made per column: a 1,000-row claim made 3,000); SQLite stores hex digits (Django's way)."""
-    return value if len(value) == 36 else str(UUID(value))
-
-
-def _freeze_heap() -> bool:
-    """After the first cycle (everything imported, connections open), move what exists to the
-    collector's permanent generation: a full collection of Django's heap paused the relay for
-    50 ms, every few seconds at 200 events/s, and every event waiting behind it showed it."""
-    gc.collect()
-    gc.freeze()
-    return True
-
-
-def _close_connection() -> None:
-    connection.close()
-
-
-class Recorder:
-    """Marks confirmed batches in the database on its own thread and connection, while the relay
-    reads and sends the next: marking is off the path from commit to broker. A batch not yet marked
-    stays claimed (its lease), so no other batch takes its rows or jumps its aggregates."""
-
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self.queue: queue.Queue[tuple[list[Pending], BatchOutcome] | None] = queue.Queue(maxsize=IN_FLIGHT)
-        self.thread = threading.Thread(target=self._loop, name="relay-recorder", daemon=True)
-        self.thread.start()
-
-    def put(self, rows: list[Pending], outcome: BatchOutcome) -> None:
-        self.queue.put((rows, outcome))
-
-    def close(self) -> None:
-        """Mark what is queued, then stop."""
-        self.queue.put(None)
-        self.thread.join()
-
-    def _loop(self) -> None:
-        try:
-            while (item := self.queue.get()) is not None:
-                rows, outcome = item
-                try:
-                    self.relay._record(rows, outcome)
-                except DatabaseError as exc:  # the lease runs out: published again, deduplicated
-                    log.warning("relay: could not mark %d published row(s): %s", len(rows), exc)
-                    close_old_connections()
-        finally:
-            connection.close()
+    def _back_off(self) -> None:
+        self.stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, self.config.max_backoff)
 
 
 class Waker:
@@ -520,7 +377,7 @@ class Waker:
 
     def __init__(self, poll_interval: float) -> None:
         self.poll_interval = poll_interval
-        self._listener: Any = None
+        self.listener: Any = None
         self._warned = False
         self._listen()
 
@@ -535,31 +392,25 @@ class Waker:
             params.pop("context", None)
             listener = psycopg.connect(**params, autocommit=True)
             listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            self._listener, self._warned = listener, False
+            self.listener, self._warned = listener, False
         except Exception as exc:  # noqa: BLE001 - without LISTEN the relay still polls
             if not self._warned:
                 log.warning("relay: LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_interval)
                 self._warned = True
-            self._listener = None
-
-    @property
-    def listening(self) -> bool:
-        return self._listener is not None
 
     def wait(self, stop: threading.Event) -> None:
-        if self._listener is None:
+        if self.listener is None:
             stop.wait(self.poll_interval)
             self._listen()  # PostgreSQL: try to get the push wake-up back
             return
         try:
-            for _ in self._listener.notifies(timeout=min(self.poll_interval, 1.0), stop_after=1):
-                break
+            list(self.listener.notifies(timeout=min(self.poll_interval, 1.0), stop_after=1))
         except Exception as exc:  # noqa: BLE001 - reconnect the listener on the next wait
             log.warning("relay: LISTEN connection lost (%s); polling", exc)
             self.close()
 
     def close(self) -> None:
-        if self._listener is not None:
+        if self.listener is not None:
             with contextlib.suppress(Exception):  # it may already be broken
-                self._listener.close()
-            self._listener = None
+                self.listener.close()
+            self.listener = None

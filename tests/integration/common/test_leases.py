@@ -103,10 +103,10 @@ def test_a_former_holder_can_neither_release_nor_mark_a_row_another_now_holds() 
     )
     new_holder = relay()
     try:
-        claimed = new_holder._claim(10)
+        rows, _ = new_holder._claim(10)
     finally:
         new_holder.publisher.close()
-    [row] = claimed.rows
+    [row] = rows
     assert OutboxMessage.objects.get(id=row.id).claimed_by == new_holder.owner
 
     # when the former holder releases it, then marks it, late
