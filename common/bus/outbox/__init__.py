@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -59,6 +59,15 @@ def db_later(connection: BaseDatabaseWrapper, seconds: float) -> str:
 def lease_end(connection: BaseDatabaseWrapper, seconds: float) -> RawSQL:
     """The same, for a row written under a lease: raw SQL, as an ORM expression is compiled per row."""
     return RawSQL(db_later(connection, seconds), (), output_field=DateTimeField())  # noqa: S611 - no input
+
+
+def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:
+    """`connection_created` receiver for the processes and threads that only publish rows: their
+    writes (claims, marks, releases, pruning) need not wait for the WAL flush, since one lost in a
+    crash only means an event published again, which consumers drop."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
 
 
 MARK_PUBLISHED = """

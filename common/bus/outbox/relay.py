@@ -95,14 +95,6 @@ def worth_lingering(claimed: int, *, lingered: bool, backlog: bool) -> bool:
     return claimed >= LINGER_WORTH_ROWS if lingered else claimed > 1
 
 
-def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:
-    """The relay's writes need not wait for the WAL flush: a mark lost in a crash only means a
-    republished event, which consumers drop."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO OFF")
-
-
 class Relay:
     def __init__(self, config: RelayConfig, *, stop: threading.Event | None = None) -> None:
         self.config = config

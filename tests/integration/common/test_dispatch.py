@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import signal
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from common.bus.models import OutboxMessage
@@ -165,3 +166,22 @@ def test_an_unroutable_dispatched_event_is_marked_failed_with_the_reason(dispatc
     failed = row(event_id)
     assert "unroutable" in failed.last_error and NobodyListens.event_type in failed.last_error
     assert failed.claimed_until is None and failed.claimed_by == ""
+
+
+def test_only_the_dispatcher_thread_commits_without_waiting_for_the_wal_flush() -> None:
+    # its marks and releases are a relay's: one lost in a crash is an event published again
+    def synchronous_commit() -> str:
+        connections["default"].close()  # a connection of this thread, made anew
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            value = str(cursor.fetchone()[0])
+        connections["default"].close()
+        return value
+
+    seen: dict[str, str] = {}
+    for name in (on_commit.THREAD, "some-other-thread"):
+        thread = threading.Thread(target=lambda n=name: seen.__setitem__(n, synchronous_commit()), name=name)
+        thread.start()
+        thread.join()
+
+    assert seen == {on_commit.THREAD: "off", "some-other-thread": "on"}

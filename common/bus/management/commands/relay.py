@@ -20,7 +20,8 @@ from django.utils.module_loading import import_string
 from common.bus.amqp.confirms import BrokerUnavailable
 from common.bus.consume import inbox
 from common.bus.ops.deadletters import Collector
-from common.bus.outbox.relay import Relay, RelayConfig, relaxed_commits
+from common.bus.outbox import relaxed_commits
+from common.bus.outbox.relay import Relay, RelayConfig
 from common.observability import metrics
 from common.observability.http import serve
 from common.observability.logging import set_role
