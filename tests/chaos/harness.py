@@ -106,8 +106,13 @@ class Matrix:
     """Runs faults on shared suites, one suite at a time (three at once exhaust PostgreSQL's
     connections: every process keeps its own); `close()` tears the last one down."""
 
-    def __init__(self, workdir: Path, *, quick: bool, progress: Progress = print, clients: int = 6) -> None:
+    def __init__(
+        self, workdir: Path, *, quick: bool, progress: Progress = print, clients: int = 6, min_events: int = 0
+    ) -> None:
         self.workdir, self.quick, self.progress, self.clients = workdir, quick, progress, clients
+        # customers carry on after the fault until the row has committed this many events: a full
+        # run's size does not depend on the machine's speed of the day
+        self.min_events = min_events
         self._stack = ExitStack()
         self._key: tuple[str, str] | None = None
         self._suite_of_key: tuple[Suite, RabbitNode | RabbitCluster | None] | None = None
@@ -161,6 +166,11 @@ class Matrix:
             run.progressed(
                 self.clients * (2 if self.quick else 30), what="customers to carry on after the fault"
             )
+            wait_for(
+                lambda: events_committed(suite) - before >= self.min_events,
+                timeout=600,
+                what=f"{self.min_events} events committed under this fault",
+            )
         finally:
             load.stop()
             stop_progress.set()
@@ -184,8 +194,10 @@ class Matrix:
 
 
 @contextmanager
-def matrix(workdir: Path, *, quick: bool, progress: Progress = print) -> Iterator[Matrix]:
-    runner = Matrix(workdir, quick=quick, progress=progress)
+def matrix(
+    workdir: Path, *, quick: bool, progress: Progress = print, min_events: int = 0
+) -> Iterator[Matrix]:
+    runner = Matrix(workdir, quick=quick, progress=progress, min_events=min_events)
     try:
         yield runner
     finally:
