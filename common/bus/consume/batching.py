@@ -26,7 +26,7 @@ from common.bus.internals import billiard, celery, kombu
 log = logging.getLogger("common.bus.consume.worker")
 
 Item = tuple[str, bytes, str, str, int]  # task name, body, content type and encoding, attempt
-Outcome = tuple[int, Any, float]  # as Celery's tracer reports a task: (failed, result or einfo, runtime)
+Traced = tuple[int, Any, float]  # as Celery's tracer reports a task: (failed, result or einfo, runtime)
 
 
 def strategy(task: Task[Any, Any], app: Celery, consumer: Any, **options: Any) -> Any:
@@ -113,7 +113,7 @@ class Batcher:
                 self.accepted.add(job)
             each(lambda request: request.on_accepted(pid, at))
 
-        def finished(results: list[Outcome]) -> None:
+        def finished(results: list[Traced]) -> None:
             done()
             settle = iter(results)
             each(lambda request: request.on_success(next(settle)))
@@ -162,7 +162,7 @@ def _item(request: Request) -> Item:
     return (request.name, request.body, request.content_type, request.content_encoding, attempt)
 
 
-def run_batch(items: list[Item]) -> list[Outcome]:
+def run_batch(items: list[Item]) -> list[Traced]:
     """In a pool process: `handling.outcomes`, reported as Celery's tracer reports a task's."""
     app = current_app
     metrics.BATCH_SIZE.labels(service=app.conf.bus_service).observe(len(items))

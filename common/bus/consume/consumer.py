@@ -34,7 +34,7 @@ def body_problem(message: Any) -> Failure | None:
         return Failure("invalid", "ContentDisallowed", reason)
     except Exception as exc:  # noqa: BLE001 - any decoding failure is the reason
         return Failure("undecodable", type(exc).__name__, f"body is not valid JSON: {exc}")
-    shape = [type(part) for part in payload] if isinstance(payload, list) else None
+    shape = [type(part) for part in payload] if isinstance(payload, list) and len(payload) == 3 else None
     if shape != [list, dict, dict]:
         reason = f"body must be a JSON array [args, kwargs, embed], got {str(payload)[:200]!r}"
         return Failure("invalid", "InvalidTaskBody", reason)
