@@ -669,7 +669,6 @@ def main() -> int:
             from django.conf import settings
 
             used["relay_batch_size"] = settings.BUS_RELAY_BATCH_SIZE
-            used["relay_linger_ms"] = settings.BUS_RELAY_LINGER_MS
             used["python_loop_ms_per_million"] = python_speed()
             for run in range(sizes.repeat):
                 print(f"run {run + 1}/{sizes.repeat}", flush=True)
@@ -716,7 +715,6 @@ def main() -> int:
             "worker_concurrency": int(bench.env["WORKER_CONCURRENCY"]),
             "worker_prefetch_multiplier": int(bench.env["WORKER_PREFETCH_MULTIPLIER"]),
             "relay_batch_size": used["relay_batch_size"],
-            "relay_linger_ms": used["relay_linger_ms"],
             "dispatch_on_commit": "pipeline: on (the default); pipeline_relay: off",
             "producer_threads": 4,
             "queues": (

@@ -132,12 +132,10 @@ WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1,
 # common/ops/rabbitmq_policies.py).
 BUS_DELIVERY_LIMIT = env_int("BUS_DELIVERY_LIMIT", 5, minimum=1, maximum=1000)
 # The relay: rows per batch (one transaction, one burst of pipelined confirms), how long it sleeps
-# when LISTEN/NOTIFY is not there to wake it (SQLite), how long it lingers after a batch of several
-# rows with no backlog so the next is larger (a lone event is never held back), how long it waits
-# for confirms before it treats the broker as gone, and how long published rows are kept.
+# when LISTEN/NOTIFY is not there to wake it (SQLite), how long it waits for confirms before it
+# treats the broker as gone, and how long published rows are kept.
 BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 1000, minimum=1, maximum=10_000)
 BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
-BUS_RELAY_LINGER_MS = env_float("BUS_RELAY_LINGER_MS", 10.0, minimum=0.0)
 BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum=0.1)
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
 # A relay's claim on a batch (or a committing process's on the rows it publishes): others leave it
@@ -146,11 +144,6 @@ BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 60.0, minimum=1.0
 # Publish each committed outbox row from the committing process at once (one hop fewer than the
 # relay's: lower latency), the relays taking what it could not publish (docs/decisions.md).
 BUS_DISPATCH_ON_COMMIT = env_bool("BUS_DISPATCH_ON_COMMIT", True)
-if BUS_RELAY_LINGER_MS >= 1000:
-    raise ImproperlyConfigured(
-        f"BUS_RELAY_LINGER_MS must be below 1000 (a pause between batches, not a schedule), "
-        f"got {BUS_RELAY_LINGER_MS:g}"
-    )
 # The longest a holder may still publish its rows: two attempts (the second on a fresh connection),
 # each a connection (5 s at most) and a wait for confirms.
 _longest_publication = 2 * (5.0 + BUS_RELAY_CONFIRM_TIMEOUT)

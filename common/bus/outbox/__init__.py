@@ -10,14 +10,14 @@ from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import DateTimeField, Min, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from common.bus import metrics, signals
 from common.bus.amqp.confirms import BatchOutcome, BrokerUnavailable, ConfirmingPublisher
 from common.bus.amqp.wire import TaskMessage
 from common.bus.models import OutboxMessage
+from common.contracts.envelope import Envelope
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.outbox")
@@ -56,9 +56,36 @@ def db_later(connection: BaseDatabaseWrapper, seconds: float) -> str:
     return f"(statement_timestamp() + interval '{float(seconds):.3f} seconds')"
 
 
-def lease_end(connection: BaseDatabaseWrapper, seconds: float) -> RawSQL:
-    """The same, for a row written under a lease: raw SQL, as an ORM expression is compiled per row."""
-    return RawSQL(db_later(connection, seconds), (), output_field=DateTimeField())  # noqa: S611 - no input
+INSERT = """
+INSERT INTO {table} (event_id, event_type, aggregate_id, correlation_id, causation_id, envelope, status,
+                     created_at, attempts, last_error, claimed_until, claimed_by)
+VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, 0, '', {until}, %s) RETURNING id
+"""
+
+
+def write(envelope: Envelope, envelope_json: str, *, owner: str, lease: float, using: str) -> int:
+    """Insert the row (leased to `owner` for `lease` seconds if it has one); its id. One statement
+    the ORM does not compile per call: it was a third of the committing process's CPU per event."""
+    connection = connections[using]
+    fields = {field.name: field for field in OutboxMessage._meta.concrete_fields}
+
+    def prep(name: str, value: Any) -> Any:
+        return fields[name].get_db_prep_value(value, connection)
+
+    values = [
+        prep("event_id", envelope.id),
+        envelope.type,
+        envelope.aggregate_id,
+        prep("correlation_id", envelope.correlation_id),
+        prep("causation_id", envelope.causation_id),
+        envelope_json,
+        prep("created_at", envelope.occurred_at),
+        owner,
+    ]
+    until = db_later(connection, lease) if owner else "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT.format(table=OutboxMessage._meta.db_table, until=until), values)
+        return int(cursor.fetchone()[0])
 
 
 def relaxed_commits(sender: object, connection: Any, **kwargs: Any) -> None:

@@ -4,11 +4,10 @@ transaction, so the event exists exactly when the change it announces commits.""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 from common.bus import outbox
 from common.bus.amqp.wire import envelope_message
-from common.bus.models import OutboxMessage
 from common.bus.outbox import on_commit
 from common.contracts.base import Contract
 from common.contracts.envelope import Envelope
@@ -38,21 +37,13 @@ def publish(
     dispatcher = on_commit.dispatcher() if settings.BUS_DISPATCH_ON_COMMIT else None
     if dispatcher is not None and not dispatcher.accepting():
         dispatcher = None  # the broker just failed it, or it is behind: the relays take this one
-    lease = outbox.lease_end(connections[using], settings.BUS_RELAY_LEASE_SECONDS) if dispatcher else None
     envelope_json = envelope.model_dump_json()
-    row = OutboxMessage.objects.using(using).create(
-        event_id=envelope.id,
-        event_type=envelope.type,
-        aggregate_id=envelope.aggregate_id,
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id,
-        envelope=envelope_json,
-        created_at=envelope.occurred_at,
-        claimed_until=lease,
-        claimed_by=dispatcher.owner if dispatcher else "",
+    owner = dispatcher.owner if dispatcher else ""
+    row_id = outbox.write(
+        envelope, envelope_json, owner=owner, lease=settings.BUS_RELAY_LEASE_SECONDS, using=using
     )
     if dispatcher is not None:
         message = envelope_message(envelope, origin=settings.SERVICE_NAME, envelope_json=envelope_json)
-        outgoing = outbox.Outgoing(row.id, message, using)
+        outgoing = outbox.Outgoing(row_id, message, using)
         transaction.on_commit(lambda: dispatcher.submit(outgoing), using=using)
     return envelope

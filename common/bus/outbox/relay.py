@@ -59,7 +59,6 @@ Claimed = tuple[list[Outgoing], bool]
 
 
 NOTIFY_CHANNEL = "bus_outbox"
-LINGER_WORTH_ROWS = 4  # with the default 10 ms linger: commits arriving at 400/s or more
 
 
 @dataclass(frozen=True)
@@ -81,18 +80,6 @@ class RelayConfig:
     # how long a claimed batch is left alone by other relays: past it, a relay that died mid-batch
     # is assumed dead and its rows are published again
     lease: timedelta = timedelta(seconds=60)
-    # after a partial batch of several rows (commits are arriving faster than batches go out), wait
-    # this long before claiming again, so the next batch is larger: fewer claims, marks and confirms
-    # per event under load (see `worth_lingering`)
-    linger: float = 0.0
-
-
-def worth_lingering(claimed: int, *, lingered: bool, backlog: bool) -> bool:
-    """Keep lingering only while a linger gathers several rows: at a moderate rate it would gather a
-    row or two each time and hold every event back. A lone event never waits, nor does a backlog."""
-    if backlog:
-        return False
-    return claimed >= LINGER_WORTH_ROWS if lingered else claimed > 1
 
 
 class Relay:
@@ -116,7 +103,6 @@ class Relay:
         self._claimer: ThreadPoolExecutor | None = None
         self._prefetched: Future[Claimed] | None = None
         self.backlog = False
-        self._lingered = False  # the last pause was a linger
         self._last_prune = 0.0
         self._last_housekeeping = 0.0
 
@@ -160,15 +146,9 @@ class Relay:
                         gc.freeze()
                     self.last_cycle = time.monotonic()
                     if busy:
-                        self._lingered = bool(self.config.linger) and worth_lingering(
-                            claimed, lingered=self._lingered, backlog=self.backlog
-                        )
-                        if self._lingered:
-                            self.stop.wait(self.config.linger)
                         continue
                     self._recovered()
                     waker.wait(self.stop)
-                    self._lingered = False
                 while self._flights:
                     self._settle_oldest()
         finally:

@@ -75,35 +75,6 @@ def test_the_relay_publishes_in_creation_order_and_marks_rows_published(tap: Eve
     assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
 
 
-def test_under_load_the_relay_lingers_so_rows_committed_meanwhile_leave_in_one_batch(tap: EventTap) -> None:
-    # several rows in one claim mean commits outpace batches: the relay waits before claiming again
-    relay = Relay(
-        RelayConfig(service=settings.SERVICE_NAME, amqp_url=settings.AMQP_URL, batch_size=100, linger=2.0)
-    )
-    with transaction.atomic():
-        for i in range(3):
-            publish(event(f"first{i}@example.com"), aggregate_id=f"first{i}", aggregate_version=1)
-    running = threading.Thread(target=relay.run, daemon=True)
-    running.start()
-    try:
-        unclaimed = OutboxMessage.objects.filter(claimed_until__isnull=True, status=Status.PENDING)
-        wait_for(lambda: not unclaimed.exists(), what="the first three rows claimed")
-        for i in range(3):  # committed one by one while it lingers: without it, three batches
-            with transaction.atomic():
-                publish(event(f"later{i}@example.com"), aggregate_id=f"later{i}", aggregate_version=1)
-        wait_for(
-            lambda: OutboxMessage.objects.filter(status=Status.PUBLISHED).count() == 6,
-            what="all six rows published",
-        )
-    finally:
-        relay.stop.set()
-        running.join(timeout=30)
-    assert not running.is_alive()
-    later = OutboxMessage.objects.filter(aggregate_id__startswith="later")
-    assert len(set(later.values_list("published_at", flat=True))) == 1  # marked by one statement
-    assert len(tap.wait_for(6)) == 6
-
-
 def test_an_unroutable_event_is_marked_failed_with_the_reason_not_dropped() -> None:
     # given a row whose type no queue is bound for (nothing in this vhost listens to it)
     with transaction.atomic():

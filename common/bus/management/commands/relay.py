@@ -54,7 +54,6 @@ class Command(BaseCommand):
                 retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
                 pruning=(partial(inbox.prune, older_than=inbox_retention),),
                 lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
-                linger=settings.BUS_RELAY_LINGER_MS / 1000,
                 housekeeping=(
                     Collector(settings.AMQP_URL, settings.SERVICE_NAME),
                     *(import_string(path) for path in settings.BUS_HOUSEKEEPING),
