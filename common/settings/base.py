@@ -132,8 +132,8 @@ WORKER_PREFETCH_MULTIPLIER = env_int("WORKER_PREFETCH_MULTIPLIER", 4, minimum=1,
 # common/ops/rabbitmq_policies.py).
 BUS_DELIVERY_LIMIT = env_int("BUS_DELIVERY_LIMIT", 5, minimum=1, maximum=1000)
 # The relay: rows per batch (one transaction, one burst of pipelined confirms), how long it sleeps
-# when LISTEN/NOTIFY is not there to wake it (SQLite), how long it waits for confirms before it
-# treats the broker as gone, and how long published rows are kept.
+# between claims when LISTEN/NOTIFY is not there to wake it (SQLite), how long it waits for
+# confirms before it treats the broker as gone, and how long published rows are kept.
 BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 1000, minimum=1, maximum=10_000)
 BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
 BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum=0.1)

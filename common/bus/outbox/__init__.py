@@ -122,11 +122,24 @@ def held_by(owner: str, ids: list[int], using: str = DEFAULT_DB_ALIAS) -> QueryS
     return OutboxMessage.objects.using(using).filter(id__in=ids, claimed_by=owner, status=Status.PENDING)
 
 
+NOTIFY_CHANNEL = "bus_outbox"  # what wakes the relays: committed unleased rows (a trigger), released rows
+
+
+def wake_relays(using: str = DEFAULT_DB_ALIAS) -> None:
+    """At the caller's commit (at once outside a transaction), on PostgreSQL."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+
+
 def release(ids: list[int], *, owner: str, using: str = DEFAULT_DB_ALIAS, reason: str = "") -> None:
     """Back in line for the next relay at once (their publication failed or was abandoned)."""
-    held_by(owner, ids, using).update(
+    released = held_by(owner, ids, using).update(
         claimed_until=None, claimed_by="", **({"last_error": reason} if reason else {})
     )
+    if released:
+        wake_relays(using)
 
 
 def fail(ids: list[int], reason: str, *, owner: str, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -247,4 +260,7 @@ def retry_failed(ids: list[int] | None = None) -> int:
     failed = OutboxMessage.objects.filter(status=Status.FAILED)
     if ids is not None:
         failed = failed.filter(id__in=ids)
-    return failed.update(status=Status.PENDING, last_error="")
+    retried = failed.update(status=Status.PENDING, last_error="")
+    if retried:
+        wake_relays()
+    return retried

@@ -58,7 +58,7 @@ RETURNING id, CAST(event_id AS text), event_type, aggregate_id, CAST(correlation
 Claimed = tuple[list[Outgoing], bool]
 
 
-NOTIFY_CHANNEL = "bus_outbox"
+LISTENING_POLL = 5.0  # seconds between claims of an idle relay that NOTIFY wakes
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,6 @@ class Relay:
                         claimed = self.step()
                         self._prune()
                         busy = claimed or self._flights or self._single_rows_left
-                        if not busy:
-                            self.publisher.keepalive(reconnect=True)
                     except BrokerUnavailable as exc:
                         self._outage(str(exc))
                         continue
@@ -145,10 +143,8 @@ class Relay:
                         gc.collect()
                         gc.freeze()
                     self.last_cycle = time.monotonic()
-                    if busy:
-                        continue
-                    self._recovered()
-                    waker.wait(self.stop)
+                    if not busy:
+                        self._idle(waker)
                 while self._flights:
                     self._settle_oldest()
         finally:
@@ -156,6 +152,27 @@ class Relay:
             self.publisher.close()
             connection.close()  # this thread's: the loop may run on a thread that outlives it
             log.info("relay %s stopped; published %d", self.config.service, self.published_total)
+
+    def _idle(self, waker: Waker) -> None:
+        """Until rows may wait: a NOTIFY (a row committed unleased, or rows released), or the poll
+        interval, which with LISTEN is only the safety net for expired leases. Housekeeping and
+        heartbeats go on meanwhile, without a claim: a claim on every wake-up delayed the events
+        published meanwhile on a small host (docs/performance.md)."""
+        listening = waker.listener is not None
+        poll = max(self.config.poll_interval, LISTENING_POLL) if listening else self.config.poll_interval
+        deadline = time.monotonic() + poll
+        while not self.stop.is_set():
+            try:
+                self.publisher.keepalive(reconnect=True)  # an idle relay's readiness tells the truth
+            except BrokerUnavailable as exc:
+                self._outage(str(exc))
+                return
+            self._recovered()
+            self.last_cycle = time.monotonic()
+            left = deadline - time.monotonic()
+            if left <= 0 or waker.wait(self.stop, min(left, self.config.housekeeping_every)):
+                return
+            self._housekeep()
 
     def relay_once(self) -> int:
         """Publish one batch and settle it before returning (tests); how many rows it took."""
@@ -363,23 +380,25 @@ class Waker:
             params.pop("cursor_factory", None)
             params.pop("context", None)
             listener = psycopg.connect(**params, autocommit=True)
-            listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            listener.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
             self.listener, self._warned = listener, False
         except Exception as exc:  # noqa: BLE001 - without LISTEN the relay still polls
             if not self._warned:
                 log.warning("relay: LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_interval)
                 self._warned = True
 
-    def wait(self, stop: threading.Event) -> None:
+    def wait(self, stop: threading.Event, timeout: float) -> bool:
+        """Whether a notification came within `timeout` seconds."""
         if self.listener is None:
-            stop.wait(self.poll_interval)
+            stop.wait(timeout)
             self._listen()  # PostgreSQL: try to get the push wake-up back
-            return
+            return False
         try:
-            list(self.listener.notifies(timeout=min(self.poll_interval, 1.0), stop_after=1))
+            return bool(list(self.listener.notifies(timeout=timeout, stop_after=1)))
         except Exception as exc:  # noqa: BLE001 - reconnect the listener on the next wait
             log.warning("relay: LISTEN connection lost (%s); polling", exc)
             self.close()
+            return True  # claim now: what it would have said may have been lost
 
     def close(self) -> None:
         if self.listener is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,6 +20,7 @@ from common.bus.models import OutboxMessage
 from common.bus.outbox.publish import PublishOutsideTransaction, publish
 from common.bus.outbox.relay import Relay, RelayConfig
 from common.contracts import UserCreated
+from common.contracts.envelope import Envelope
 from common.observability.context import in_flight
 from tests.support.polling import wait_for
 from tests.support.relaying import relay_pending
@@ -188,3 +191,67 @@ def test_a_running_relay_prunes_what_its_command_gives_it_with_the_outbox() -> N
     finally:
         stop.set()
         running.join(30)
+
+
+class Wakes:
+    """A housekeeping task that only counts the idle relay's wake-ups."""
+
+    count = 0
+
+    def __call__(self) -> int:
+        self.count += 1
+        return 0
+
+
+class CountingRelay(Relay):
+    claims = 0
+
+    def _claim(self, limit: int) -> tuple[list[outbox.Outgoing], bool]:
+        self.claims += 1
+        return super()._claim(limit)
+
+
+@contextlib.contextmanager
+def running_relay(woken: Wakes) -> Iterator[CountingRelay]:
+    """A relay that wakes often for housekeeping (`woken` counts it), run until the block ends."""
+    stop = threading.Event()
+    config = RelayConfig(
+        service=settings.SERVICE_NAME,
+        amqp_url=settings.AMQP_URL,
+        housekeeping_every=0.05,
+        housekeeping=(woken,),
+    )
+    relay = CountingRelay(config, stop=stop)
+    running = threading.Thread(target=relay.run)
+    running.start()
+    try:
+        yield relay
+    finally:
+        stop.set()
+        running.join(30)
+
+
+def test_an_idle_relay_woken_by_notify_claims_nothing_between_notifications(tap: EventTap) -> None:
+    # a claim on every wake-up cost the events published meanwhile milliseconds on a small host
+    woken = Wakes()
+    with running_relay(woken) as relay:
+        wait_for(lambda: woken.count >= 20, what="twenty idle wake-ups for housekeeping")
+        assert relay.claims == 1  # its first look; nothing was committed or released since
+        with transaction.atomic():
+            publish(event(), aggregate_id="wakes", aggregate_version=1)
+        wait_for(lambda: relay.published_total == 1, timeout=4, what="the NOTIFY to wake it")
+
+
+def test_rows_released_by_their_holder_wake_an_idle_relay_at_once(tap: EventTap) -> None:
+    # the dispatcher releases what the broker failed it: a relay takes it without waiting to poll
+    envelope = Envelope.wrap(event(), producer="users", aggregate_id="held", aggregate_version=1)
+    row_id = outbox.write(
+        envelope, envelope.model_dump_json(), owner="a-dispatcher", lease=60, using="default"
+    )
+    woken = Wakes()
+    with running_relay(woken) as relay:
+        wait_for(lambda: relay.claims and woken.count >= 3, what="the relay idle after its first look")
+        outbox.release([row_id], owner="a-dispatcher")
+        # sooner than its poll (5 s): the release woke it
+        [received] = tap.wait_for(1, timeout=4)
+        assert received["envelope"]["id"] == str(envelope.id)
