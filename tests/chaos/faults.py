@@ -21,6 +21,7 @@ from tests.support.processes import pool_processes, wait_log
 from tests.support.supervised import SupervisedProcess
 
 CONSUMERS = ("orders", "notifications")
+SILENCE = 20  # seconds a silent link lasts: longer than any confirm or connect timeout
 
 
 def _process(run: Run, name: str) -> SupervisedProcess:
@@ -100,6 +101,19 @@ def link_cut(kind: str) -> Fault:
             run.suite.broker_proxy.restore(kind)
 
     return Fault(f"{kind} ↔ broker link cut 5 s", "G1 (nothing lost while a link is down)", inject)
+
+
+def links_silent(run: Run) -> None:
+    """Every link to the broker goes quiet, as when a route or a NAT entry is lost: no byte passes
+    and no connection is closed, so only heartbeats and timeouts tell; the connections open then
+    stay dead after the link is back (only new ones pass), and each process must notice and
+    reconnect."""
+    assert run.suite.broker_proxy is not None
+    for _ in range(run.rounds(2)):
+        run.progressed(3)
+        run.suite.broker_proxy.silence()
+        hold(SILENCE)
+        run.suite.broker_proxy.restore()
 
 
 def broker_stop_app(run: Run) -> None:
@@ -302,6 +316,11 @@ FAULTS: tuple[Fault, ...] = (
     link_cut("api"),
     link_cut("worker"),
     link_cut("relay"),
+    Fault(
+        "every broker link silent 20 s (half-open, nothing closed)",
+        "G1 (heartbeats and timeouts find dead connections)",
+        links_silent,
+    ),
     Fault("PostgreSQL connections dropped 5 s", "G4 (transient, retried)", postgres_away),
     Fault(
         "cluster: a quorum queue's leader SIGKILLed",

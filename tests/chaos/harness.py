@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.chaos import diagnosis
 from tests.chaos.clients import Load
 from tests.support.checker import History, Report, converge
 from tests.support.polling import wait_for
@@ -160,6 +161,7 @@ class Matrix:
         threading.Thread(
             target=self._report_progress, args=(fault, database, run, stop_progress), daemon=True
         ).start()
+        diagnosed = False
         try:
             run.progressed(4)
             fault.inject(run)
@@ -171,15 +173,24 @@ class Matrix:
                 timeout=600,
                 what=f"{self.min_events} events committed under this fault",
             )
+        except Exception:
+            self.progress(diagnosis.snapshot(suite, own))  # before the customers are waited for
+            diagnosed = True
+            raise
         finally:
-            load.stop()
             stop_progress.set()
+            try:
+                load.stop()
+            except Exception:
+                if not diagnosed:  # a customer gave up, though the fault went through
+                    self.progress(diagnosis.snapshot(suite, own))
+                raise
         healed = time.monotonic()
         report = converge(suite, history, timeout=300, since=healed)
         result = Result(fault.name, database, events_committed(suite) - before, report, tuple(run.notes))
         self.progress(f"  {result.line()}")
         if not report.clean():
-            self.progress(str(report))
+            self.progress(f"{report}\n{diagnosis.snapshot(suite, own)}")
         return result
 
     def _report_progress(self, fault: Fault, database: str, run: Run, stop: threading.Event) -> None:

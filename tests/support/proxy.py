@@ -17,8 +17,10 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._open: set[socket.socket] = set()
+        self._silenced: set[socket.socket] = set()  # nothing they send is passed on, nothing closes
         self._lock = threading.Lock()
         self._refusing = False
+        self._silent = False
         self._closed = False
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
@@ -30,13 +32,27 @@ class TcpProxy:
                 self._kill(sock)
             self._open.clear()
 
+    def silence(self) -> None:
+        """A link that goes quiet without a word (a dropped route, a NAT entry gone): from now on the
+        open connections and new ones carry nothing and are never closed, and stay so after
+        `restore()`, which only lets new connections through again. Only a heartbeat or a timeout
+        tells a client."""
+        with self._lock:
+            self._silent = True
+            self._silenced.update(self._open)
+
     def restore(self) -> None:
         with self._lock:
             self._refusing = False
+            self._silent = False
 
     def close(self) -> None:
         self._closed = True
         self.cut()
+        with self._lock:
+            for sock in list(self._silenced):
+                self._kill(sock)
+            self._silenced.clear()
         with suppress(OSError):
             self._listener.close()
 
@@ -56,6 +72,8 @@ class TcpProxy:
                     self._kill(upstream)
                     continue
                 self._open.update((client, upstream))
+                if self._silent:
+                    self._silenced.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
@@ -72,15 +90,20 @@ class TcpProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if src not in self._silenced:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
             with self._lock:
+                silent = src in self._silenced
                 self._open.discard(src)
-                self._open.discard(dst)
+                self._silenced.discard(src)
+                if not silent:
+                    self._open.discard(dst)
             self._kill(src)
-            self._kill(dst)
+            if not silent:  # a silenced peer learns nothing: its own side stays open
+                self._kill(dst)
 
     @staticmethod
     def _kill(sock: socket.socket) -> None:
@@ -112,6 +135,10 @@ class Proxies:
     def cut(self, kind: str | None = None) -> None:
         for proxy in self._chosen(kind):
             proxy.cut()
+
+    def silence(self, kind: str | None = None) -> None:
+        for proxy in self._chosen(kind):
+            proxy.silence()
 
     def restore(self, kind: str | None = None) -> None:
         for proxy in self._chosen(kind):

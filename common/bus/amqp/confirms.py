@@ -19,6 +19,7 @@ import amqp
 from amqp.exceptions import ChannelError
 from kombu import Connection as KombuConnection
 
+from common.bus.amqp.connection import bounded
 from common.bus.amqp.topology import EVENTS_EXCHANGE
 from common.bus.amqp.wire import TaskMessage
 from common.bus.internals import fast_paths, py_amqp
@@ -60,6 +61,7 @@ class ConfirmingPublisher:
             connect_timeout=connect_timeout,
             heartbeat=heartbeat,
             client_properties={"connection_name": name},
+            **bounded(),  # a send into a silent link fills the socket's buffer, then would wait for ever
         )
         self.confirm_timeout = confirm_timeout
         self.fast = fast_paths() if fast is None else fast

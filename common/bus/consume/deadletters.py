@@ -14,6 +14,7 @@ from kombu import Connection, Producer
 from kombu.pools import producers
 
 from common.bus.amqp import topology
+from common.bus.amqp.connection import CONFIRM_TIMEOUT, bounded
 from common.bus.amqp.wire import TaskMessage
 from common.bus.internals import kombu as delays
 
@@ -62,7 +63,7 @@ def now_iso() -> str:
 def confirmed_producer(amqp_url: str) -> Iterator[Producer]:
     """Not the worker's own connection, which does not confirm: its task events (many per message,
     harmless to lose) must not wait for the broker."""
-    connection = Connection(amqp_url, transport_options={"confirm_publish": True})
+    connection = Connection(amqp_url, transport_options={"confirm_publish": True, **bounded()})
     with producers[connection].acquire(block=True, timeout=10) as producer:
         yield producer
 
@@ -82,8 +83,9 @@ def publish_copy(
         # a copy that routes nowhere comes back (basic.return, raised while the confirm is awaited)
         # instead of being confirmed and dropped: the original is then requeued, not acked
         mandatory=True,
+        confirm_timeout=CONFIRM_TIMEOUT,  # then the copy is sent again on a new connection
         retry=True,
-        retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+        retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         **props,
     )
 

@@ -16,7 +16,7 @@ from celery import Celery, bootsteps, signals
 from django import db
 from django.utils.module_loading import import_string
 
-from common.bus.amqp import topology
+from common.bus.amqp import connection, topology
 from common.bus.consume.handlers import HandlerRegistry
 from common.bus.internals import celery, fast_paths, prometheus
 from common.observability.logging import set_role
@@ -41,6 +41,10 @@ def create_worker_app(service: str) -> Celery:
         bus_delivery_limit=settings.BUS_DELIVERY_LIMIT,
         broker_url=settings.AMQP_URL,
         broker_connection_retry_on_startup=True,
+        # a silent link is found by the consumer's heartbeats; the other connections' waits (the
+        # task events' close on reconnecting) end at the read timeout instead of never
+        broker_heartbeat=connection.HEARTBEAT,
+        broker_transport_options=connection.bounded(),
         accept_content=["json"],
         task_serializer="json",
         result_accept_content=["json"],

@@ -18,6 +18,7 @@ from kombu import Connection, Queue
 from kombu.exceptions import OperationalError
 
 from common.bus.amqp import topology
+from common.bus.amqp.connection import bounded
 from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters as broker
 from common.bus.models import DeadLetter
@@ -89,7 +90,7 @@ class DeadLetterQueue:
         """One collector at a time (a table lock): a reader that collects first then sees every message
         another had taken, since that one commits its rows before the lock is free."""
         taken: list[Any] = []  # kombu messages
-        with Connection(self.amqp_url) as conn:
+        with Connection(self.amqp_url, transport_options=bounded()) as conn:
             channel: Any = conn.channel()
             queue = Queue(self.queue, no_declare=True)(channel)
             with transaction.atomic():  # on SQLite, BEGIN IMMEDIATE takes the write lock
