@@ -13,8 +13,8 @@ from common.settings.env import DEFAULT_AMQP_URL
 # A link that goes quiet without closing (a lost route, a NAT entry dropped) says nothing: only a
 # heartbeat or a timeout tells. Without them a wait for the broker's reply (a confirm, a channel's
 # close, a basic.get) lasts for ever, and a worker or relay waiting in one stops for good.
-HEARTBEAT = 10  # seconds, on connections whose owner sends them (a worker's consumer): dead in ~2
-READ_TIMEOUT = 30.0  # seconds a blocking read or write waits on any connection before it counts as dead
+HEARTBEAT = 10  # seconds, where the owner sends them (a worker's consumer): a dead link shows in two
+READ_TIMEOUT = 15.0  # seconds a blocking read or write waits on any connection before it counts as dead
 CONFIRM_TIMEOUT = 10.0  # seconds a worker's retry or dead-letter copy waits for its confirm
 
 

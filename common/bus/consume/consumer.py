@@ -61,6 +61,12 @@ class EventConsumer(Consumer):
         return on_task_received
 
     def on_close(self) -> None:
+        # The task-event connection is replaced as the consumer reconnects, after a graceful close
+        # that a dead link never answers (the worker waited there for good, then for two read
+        # timeouts while its new consumer connection went unserved); it is dropped now instead.
+        events = getattr(self, "event_dispatcher", None)
+        if events is not None and events.connection is not None:
+            events.connection.collect()
         super().on_close()  # flushes the pool: jobs no process accepted are dropped
         batcher = getattr(self, "bus_batcher", None)
         if batcher is not None:
