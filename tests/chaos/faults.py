@@ -21,7 +21,7 @@ from tests.support.processes import pool_processes, wait_log
 from tests.support.supervised import SupervisedProcess
 
 CONSUMERS = ("orders", "notifications")
-SILENCE = 20  # seconds a silent link lasts: longer than any confirm or connect timeout
+SILENCE = 20  # seconds a silent link lasts: longer than any read, confirm or connect timeout
 
 
 def _process(run: Run, name: str) -> SupervisedProcess:
@@ -317,7 +317,7 @@ FAULTS: tuple[Fault, ...] = (
     link_cut("worker"),
     link_cut("relay"),
     Fault(
-        "every broker link silent 20 s (half-open, nothing closed)",
+        f"every broker link silent {SILENCE} s (half-open, nothing closed)",
         "G1 (heartbeats and timeouts find dead connections)",
         links_silent,
     ),
