@@ -28,9 +28,10 @@ class TcpProxy:
         """Drop every open connection and refuse new ones until `restore()`."""
         with self._lock:
             self._refusing = True
-            for sock in list(self._open):
+            for sock in list(self._open):  # the silenced ones too: they are open
                 self._kill(sock)
             self._open.clear()
+            self._silenced.clear()
 
     def silence(self) -> None:
         """A link that goes quiet without a word (a dropped route, a NAT entry gone): from now on the
@@ -49,10 +50,6 @@ class TcpProxy:
     def close(self) -> None:
         self._closed = True
         self.cut()
-        with self._lock:
-            for sock in list(self._silenced):
-                self._kill(sock)
-            self._silenced.clear()
         with suppress(OSError):
             self._listener.close()
 

@@ -41,8 +41,8 @@ def create_worker_app(service: str) -> Celery:
         bus_delivery_limit=settings.BUS_DELIVERY_LIMIT,
         broker_url=settings.AMQP_URL,
         broker_connection_retry_on_startup=True,
-        # a silent link is found by the consumer's heartbeats; the other connections' waits (the
-        # task events' close on reconnecting) end at the read timeout instead of never
+        # a silent link is found by the consumer's heartbeats; any blocking wait on the others ends
+        # at the read timeout instead of never
         broker_heartbeat=connection.HEARTBEAT,
         broker_transport_options=connection.bounded(),
         accept_content=["json"],
