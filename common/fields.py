@@ -50,6 +50,26 @@ class MoneyField(serializers.DecimalField):
         super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0"), **kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
+        # ASCII digits only, as the schema's pattern means (Python's \d also takes "٩")
+        if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data, re.ASCII):
             self.fail("not_money")
         return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF would also take "3", 3.0, true and Arabic-Indic digits ("٣")."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class BoundedListField(serializers.ListField):
+    """Refuses a list over `max_length` before it validates any element: DRF validates them all
+    first, so 10,000 bad lines gave a 10,000-entry error body."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return list(super().to_internal_value(data))

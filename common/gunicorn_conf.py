@@ -9,3 +9,6 @@ accesslog = "-"
 # Several gunicorns run on one machine: the default shared control socket path would collide.
 control_socket_disable = True
 graceful_timeout = 20
+# Gunicorn would believe X-Forwarded-Proto from 127.0.0.1 by default: the settings decide instead,
+# from DJANGO_TRUSTED_PROXIES (common/settings/base.py), for every address alike.
+secure_scheme_headers: dict[str, str] = {}

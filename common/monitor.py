@@ -13,7 +13,8 @@ import os
 
 from celery import Celery
 
-from common.settings.env import DEFAULT_AMQP_URL
+from common.settings.env import amqp_url
+from common.settings.guards import refuse_placeholder
 
 if os.environ.get("APP_ENV", "local") != "local" and not (
     os.environ.get("FLOWER_BASIC_AUTH") or os.environ.get("FLOWER_AUTH_PROVIDER")
@@ -23,10 +24,12 @@ if os.environ.get("APP_ENV", "local") != "local" and not (
         f"{os.environ.get('APP_ENV')!r}): set FLOWER_BASIC_AUTH=user:password, or FLOWER_AUTH_PROVIDER "
         "and FLOWER_AUTH for OAuth"
     )
+if os.environ.get("APP_ENV", "local") != "local":
+    refuse_placeholder("FLOWER_BASIC_AUTH", os.environ.get("FLOWER_BASIC_AUTH", ""))
 
 app = Celery("monitor", set_as_current=True)
 app.conf.update(
-    broker_url=os.environ.get("AMQP_URL", DEFAULT_AMQP_URL),
+    broker_url=amqp_url(),
     broker_connection_retry_on_startup=True,
     accept_content=["json"],
     task_serializer="json",

@@ -16,3 +16,9 @@ globals().update(
 ORDER_CURRENCY = env_str("ORDER_CURRENCY", "EUR")
 if not re.fullmatch(r"[A-Z]{3}", ORDER_CURRENCY):
     raise ImproperlyConfigured(f"ORDER_CURRENCY must be an ISO 4217 code like EUR, got {ORDER_CURRENCY!r}")
+
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    # per caller: each order placed sends mail
+    "DEFAULT_THROTTLE_RATES": {"orders": env_str("THROTTLE_ORDERS", "60/min")},
+}

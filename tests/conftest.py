@@ -57,8 +57,12 @@ def _process_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles(request: pytest.FixtureRequest) -> None:
-    """Throttle counters live in the cache; each test starts with none (Django groups only)."""
-    if os.environ.get("DJANGO_SETTINGS_MODULE") and request.config.pluginmanager.hasplugin("django"):
-        from django.core.cache import cache
+    """Throttle counters live in the cache, a table in the service's database: each test that may
+    reach a throttled route (it has the database) starts with none."""
+    if not (os.environ.get("DJANGO_SETTINGS_MODULE") and request.config.pluginmanager.hasplugin("django")):
+        return
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from django.core.cache import cache
 
-        cache.clear()
+    cache.clear()

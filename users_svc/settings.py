@@ -34,5 +34,8 @@ REST_FRAMEWORK = {
         "login": env_str("THROTTLE_LOGIN", "10/min"),
         "signup": env_str("THROTTLE_SIGNUP", "20/min"),
         "password": env_str("THROTTLE_PASSWORD", "10/min"),
+        # logins naming one account, from any number of addresses
+        "login_account": env_str("THROTTLE_LOGIN_ACCOUNT", "10/min"),
+        "profile": env_str("THROTTLE_PROFILE", "30/min"),
     },
 }

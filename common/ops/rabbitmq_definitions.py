@@ -8,16 +8,21 @@ Passwords come from the environment (RABBITMQ_<USER>_PASSWORD); only their salte
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
 import os
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 from common.cli import SERVICES
 from common.ops.rabbitmq_policies import DEFAULT_DELIVERY_LIMIT, policies
+from common.settings.guards import refuse_placeholder
 
 ADMIN, MONITOR = "admin", "flower"
 # Celery's own machinery every worker needs: the native delayed-delivery exchanges and queues, the
@@ -68,16 +73,31 @@ def definitions(
     }
 
 
-def main() -> int:
-    names = [ADMIN, MONITOR, *SERVICES]
-    variables = {n: f"RABBITMQ_{n.upper()}_PASSWORD" for n in names}
+def password_variables() -> dict[str, str]:
+    return {n: f"RABBITMQ_{n.upper()}_PASSWORD" for n in (ADMIN, MONITOR, *SERVICES)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, help="write the file here (default: standard output)")
+    args = parser.parse_args(argv)
+    variables = password_variables()
     missing = [v for v in variables.values() if not os.environ.get(v)]
     if missing:
         print(f"set {', '.join(missing)}", file=sys.stderr)
         return 2
+    for variable in variables.values():
+        try:
+            refuse_placeholder(variable, os.environ[variable])
+        except ImproperlyConfigured as exc:
+            print(exc, file=sys.stderr)
+            return 2
     passwords = {n: os.environ[v] for n, v in variables.items()}
-    json.dump(definitions(passwords), sys.stdout, indent=2)
-    print()
+    text = json.dumps(definitions(passwords), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
     return 0
 
 

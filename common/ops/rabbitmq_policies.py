@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from common.bus.amqp.topology import queue_name
 from common.cli import SERVICES
-from common.settings.env import DEFAULT_AMQP_URL
+from common.settings.env import amqp_url
 
 DEFAULT_DELIVERY_LIMIT = 50  # returns and crashes; our crash count parks a poison message at 5
 POLICY_PRIORITY = 10  # RabbitMQ applies one policy per queue, the highest priority's
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             limit = _delivery_limit(raw)
         except argparse.ArgumentTypeError as exc:
             parser.error(f"BUS_BROKER_DELIVERY_LIMIT {exc}")
-    vhost = args.vhost or vhost_of(os.environ.get("AMQP_URL", DEFAULT_AMQP_URL))
+    vhost = args.vhost or vhost_of(amqp_url())
     exe = shutil.which(args.rabbitmqctl)
     ctl = [exe or args.rabbitmqctl, *(["-n", args.node] if args.node else []), "-q"]
     commands = set_policy_commands(ctl, vhost, delivery_limit=limit)

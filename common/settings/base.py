@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from common.observability.logging import config as log_config
 from common.settings.env import (
-    DEFAULT_AMQP_URL,
+    amqp_url,
     env_bool,
     env_choice,
     env_float,
@@ -28,6 +28,7 @@ from common.settings.env import (
     env_secret,
     env_str,
 )
+from common.settings.guards import refuse_placeholder, strong_secret_key, url_credentials
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as the stubs type them.
 django_stubs_ext.monkeypatch()
@@ -39,7 +40,12 @@ APP_ENV = env_choice("APP_ENV", "local", ("local", "test", "production"))
 PRODUCTION = APP_ENV == "production"
 
 DEBUG = env_bool("DJANGO_DEBUG", APP_ENV == "local")
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY", required=PRODUCTION) or "insecure-local-only-key"
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off when APP_ENV=production: debug pages print settings")
+if PRODUCTION:
+    SECRET_KEY = strong_secret_key("DJANGO_SECRET_KEY", env_secret("DJANGO_SECRET_KEY") or "")
+else:
+    SECRET_KEY = env_secret("DJANGO_SECRET_KEY", required=False) or "insecure-local-only-key"
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
 )
@@ -56,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "common.bus",
+    "common.throttling",
 ]
 
 MIDDLEWARE = [
@@ -103,20 +110,26 @@ if not PRODUCTION:
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies in front of the API (an Ingress, a load balancer): only then are X-Forwarded-For
+# (the throttles' client address) and X-Forwarded-Proto (HTTPS) believed, and only their last hops.
+# Without a proxy any client could set them.
+TRUSTED_PROXIES = env_int("DJANGO_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if PRODUCTION:
     # Behind TLS (the production setup) cookies are secure; a plain-HTTP trial (compose on one
     # machine) turns these off explicitly.
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
 # --- Broker -------------------------------------------------------------------------------------
-AMQP_URL = env_str("AMQP_URL", DEFAULT_AMQP_URL)
+AMQP_URL = amqp_url()
 if not AMQP_URL.startswith(("amqp://", "amqps://")):
-    raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {AMQP_URL!r}")
+    scheme = AMQP_URL.split(":", 1)[0]
+    raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {scheme}:…")
 
 # --- Event bus ----------------------------------------------------------------------------------
 # The speed-only uses of Celery's, kombu's and py-amqp's private internals (common/bus/internals/):
@@ -182,10 +195,13 @@ if 2 * _retry_window_seconds + 86400 > BUS_INBOX_RETENTION_HOURS * 3600:
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "common.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
+    # the client's address is REMOTE_ADDR, or the hop the last trusted proxy saw; never a value the
+    # client wrote itself (DRF's default, None, believes all of X-Forwarded-For)
+    "NUM_PROXIES": TRUSTED_PROXIES,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -229,9 +245,10 @@ SQLITE_BUSY_TIMEOUT = 60  # seconds a write waits for SQLite's one write lock be
 
 
 def databases(service: str) -> dict[str, dict[str, Any]]:
-    """`<SERVICE>_DATABASE_URL` when set (PostgreSQL), else an SQLite file under var/."""
+    """`<SERVICE>_DATABASE_URL` when set (PostgreSQL), else an SQLite file under var/ (never in
+    production, where a database is chosen explicitly)."""
     var = f"{service.upper()}_DATABASE_URL"
-    url = env_str(var, "")
+    url = env_str(var, None if PRODUCTION else "")
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         return {
@@ -247,7 +264,10 @@ def databases(service: str) -> dict[str, dict[str, Any]]:
             }
         }
     if not url.startswith(("postgres://", "postgresql://", "sqlite://")):
-        raise ImproperlyConfigured(f"{var} must be a postgresql:// or sqlite:// URL, got {url!r}")
+        scheme = url.split(":", 1)[0]
+        raise ImproperlyConfigured(f"{var} must be a postgresql:// or sqlite:// URL, got {scheme}://…")
+    if PRODUCTION:
+        url_credentials(var, url)
     try:
         # persistent connections are checked before a request reuses one: after the database
         # restarts, a request gets a new connection rather than a 500 on the dead one
@@ -259,6 +279,29 @@ def databases(service: str) -> dict[str, dict[str, Any]]:
     if config["ENGINE"].endswith("sqlite3"):
         config.setdefault("OPTIONS", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT)
     return {"default": dict(config)}
+
+
+def caches(service: str) -> dict[str, dict[str, Any]]:
+    """One cache for every process of a service (throttle counts must add up across the API's
+    workers and replicas): Redis when CACHE_URL names one, else a table in the service's database."""
+    url = env_str("CACHE_URL", "")
+    if not url:
+        return {
+            "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "suite_cache"}
+        }
+    if not url.startswith(("redis://", "rediss://")):
+        raise ImproperlyConfigured(
+            f"CACHE_URL must be a redis:// or rediss:// URL, got {url.split(':', 1)[0]}:…"
+        )
+    if PRODUCTION:
+        refuse_placeholder("CACHE_URL", url)
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": service,
+        }
+    }
 
 
 def task_time_limits(databases: dict[str, dict[str, Any]]) -> tuple[int, int]:
@@ -298,6 +341,8 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", required=False) or ""
+if PRODUCTION:
+    refuse_placeholder("EMAIL_HOST_PASSWORD", EMAIL_HOST_PASSWORD)
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Suite <no-reply@example.com>")
@@ -348,6 +393,7 @@ def service_settings(
         "WSGI_APPLICATION": f"{service}_svc.wsgi.application",
         "INSTALLED_APPS": [*INSTALLED_APPS, *extra_apps, app],
         "DATABASES": service_databases,
+        "CACHES": caches(service),
         "BUS_TASK_SOFT_TIME_LIMIT": soft_limit,
         "BUS_TASK_TIME_LIMIT": hard_limit,
         "LOGGING": logging_config(service),

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-# The broker when AMQP_URL is not set: a local RabbitMQ's default user. One constant for the settings,
-# Flower and the command-line tools, which read AMQP_URL without Django.
+# The broker when AMQP_URL is not set, outside production: a local RabbitMQ's default user.
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -93,3 +92,17 @@ def env_secret(name: str, *, file_default: Path | None = None, required: bool = 
         return None
     where = f" or the file {path}" if path is not None else ""
     raise ImproperlyConfigured(f"{name} (or {name}_FILE{where}) must be set")
+
+
+def production() -> bool:
+    return os.environ.get("APP_ENV", "local").strip() == "production"
+
+
+def amqp_url() -> str:
+    """AMQP_URL, for the settings, Flower and the command-line tools (which read it without Django).
+    Production has no default: the local broker's guest user would be a silent fallback."""
+    from common.settings.guards import url_credentials
+
+    if not production():
+        return env_str("AMQP_URL", DEFAULT_AMQP_URL)
+    return url_credentials("AMQP_URL", env_str("AMQP_URL"), refused_users=("guest",))

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from common.auth.caller import caller_id
 from common.openapi import errors
+from common.throttling.throttles import WriteThrottle
 from orders_svc.orders import selectors, services
 from orders_svc.orders.models import Order
 from orders_svc.orders.serializers import OrderOutput, PlaceOrderInput
@@ -26,6 +27,8 @@ from orders_svc.orders.serializers import OrderOutput, PlaceOrderInput
 )
 class OrderListCreateApi(generics.ListAPIView[Order]):
     serializer_class = OrderOutput
+    throttle_classes = (WriteThrottle,)
+    throttle_scope = "orders"
 
     def get_queryset(self) -> QuerySet[Order]:
         return selectors.orders_of(customer_id=caller_id(self.request))
@@ -33,7 +36,7 @@ class OrderListCreateApi(generics.ListAPIView[Order]):
     @extend_schema(
         summary="Place an order",
         request=PlaceOrderInput,
-        responses={201: OrderOutput, **errors(400, 401, 403, 409)},
+        responses={201: OrderOutput, **errors(400, 401, 403, 409, 429)},
         description="409 `customer_unknown` while the orders service has not yet received your "
         "sign-up (retry shortly); 403 `customer_deleted` after the account was deleted.",
     )

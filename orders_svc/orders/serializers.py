@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from common.contracts.types import MAX_TOTAL
-from common.fields import MoneyField, StrictRegexField
+from common.fields import BoundedListField, MoneyField, StrictIntegerField, StrictRegexField
 from orders_svc.orders.models import Order, OrderLine
 
 MAX_LINES = 100
@@ -14,12 +14,12 @@ MAX_LINES = 100
 
 class LineInput(serializers.Serializer[None]):
     sku = StrictRegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    quantity = StrictIntegerField(min_value=1, max_value=10_000)
     unit_price = MoneyField()
 
 
 class PlaceOrderInput(serializers.Serializer[None]):
-    items = serializers.ListField(child=LineInput(), allow_empty=False, min_length=1, max_length=MAX_LINES)
+    items = BoundedListField(child=LineInput(), allow_empty=False, min_length=1, max_length=MAX_LINES)
 
     def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         total = sum((i["unit_price"] * i["quantity"] for i in items), start=Decimal("0"))

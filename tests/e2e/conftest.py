@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.processes import wait_log
-from tests.support.suite import Suite
+from tests.support.suite import CROWD_THROTTLES, Suite
 
 
 @pytest.fixture(scope="session")
@@ -14,8 +15,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     """The running suite, shared by the end-to-end tests that only observe it (no faults)."""
     settings = {
         # throttling is tested in the users unit tests; here many sign-ups (and the fuzzer) must pass
-        "THROTTLE_LOGIN": "10000/min",
-        "THROTTLE_SIGNUP": "10000/min",
+        **CROWD_THROTTLES,
         "THROTTLE_PASSWORD": "10000/min",
         # logs as in production, with a line per published event (dispatched on commit, or relayed)
         "LOG_FORMAT": "json",
@@ -39,13 +39,12 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     with least privilege, Flower with its monitoring user behind basic auth."""
     settings = {
         "APP_ENV": "production",
-        "DJANGO_SECRET_KEY": "e2e-" + "x" * 60,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_SECURE_COOKIES": "false",
         "LOG_FORMAT": "json",
-        "THROTTLE_LOGIN": "10000/min",
-        "THROTTLE_SIGNUP": "10000/min",
+        **CROWD_THROTTLES,
         # a handler failing transiently is parked at once, so the admin has a dead letter to replay
         "BUS_RETRY_MAX_ATTEMPTS": "1",
     }

@@ -8,6 +8,7 @@ import os
 import pickle
 import signal
 import uuid
+import zlib
 from functools import partial
 from typing import Any
 
@@ -114,6 +115,11 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
         "pickle": dict(
             body=pickle.dumps([[1], {}, {}]), headers=headers(), content_type="application/x-python-serialize"
         ),
+        # 100 KiB that kombu would inflate to 100 MiB in the worker's main process, before any check
+        "compression bomb": dict(
+            body=zlib.compress(bytes(100 << 20), 9),
+            headers={**headers(), "compression": "application/x-gzip"},
+        ),
     }
     for message in poison.values():
         probes.publish(routing_key="order.placed", **message)  # type: ignore[arg-type]
@@ -125,10 +131,11 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
         "wrong type": "aggregate_version: Input should be a valid integer",
         "unknown type": "[unknown-task] notifications does not handle events of type 'user.exploded'",
         "pickle": "content type 'application/x-python-serialize' refused (JSON only)",
+        "compression bomb": "[invalid] compressed messages are refused, not inflated",
     }
     listing = wait_for(
         lambda: (out := dlq(probes, "notifications")).count("\n") >= len(poison) + 1 and out,
-        what="five dead letters",
+        what="a dead letter for each",
     )
     for name, reason in expected.items():
         assert reason in listing, f"{name}: {reason!r} not in\n{listing}"
@@ -153,7 +160,7 @@ def test_poison_messages_are_parked_with_their_reason_and_do_not_block(probes: S
     }
     assert counted == {
         ("undecodable", "order.placed"): 1,
-        ("invalid", "order.placed"): 3,
+        ("invalid", "order.placed"): 4,
         ("unknown-task", "unknown"): 1,
     }
 

@@ -42,7 +42,13 @@ MAIL_SEPARATOR = "\n" + "-" * 79 + "\n"  # how Django's file backend ends each m
 
 
 # Many sign-ups and logins from one address in a few seconds: throttles that let a crowd through.
-CROWD_THROTTLES = {"THROTTLE_LOGIN": "10000/min", "THROTTLE_SIGNUP": "10000/min"}
+CROWD_THROTTLES = {
+    "THROTTLE_LOGIN": "10000/min",
+    "THROTTLE_LOGIN_ACCOUNT": "10000/min",
+    "THROTTLE_SIGNUP": "10000/min",
+    "THROTTLE_ORDERS": "10000/min",
+    "THROTTLE_PROFILE": "10000/min",
+}
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -12,6 +14,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from common.openapi import errors
+from common.throttling.throttles import AccountThrottle, WriteThrottle
 from users_svc.accounts import services
 from users_svc.accounts.models import User
 from users_svc.accounts.serializers import (
@@ -38,15 +41,18 @@ class SignUpApi(APIView):
         return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
 
 
+# Tokens must not stay in a browser's or a proxy's cache: Cache-Control: no-store (and private).
+@method_decorator(never_cache, name="dispatch")
 @extend_schema(
     summary="Log in: email and password for an access and a refresh token",
     responses={200: TokenObtainPairView.serializer_class, **errors(400, 401, 429)},
 )
 class TokenApi(TokenObtainPairView):
-    throttle_classes = (ScopedRateThrottle,)
+    throttle_classes = (ScopedRateThrottle, AccountThrottle)
     throttle_scope = "login"
 
 
+@method_decorator(never_cache, name="dispatch")
 @extend_schema(
     summary="A new access token for a refresh token",
     responses={200: TokenRefreshView.serializer_class, **errors(400, 401, 429)},
@@ -65,6 +71,9 @@ def me(request: Request) -> User:
 class MeApi(APIView):
     """The caller's own account: the only user a caller can see or change."""
 
+    throttle_classes = (WriteThrottle,)
+    throttle_scope = "profile"
+
     @extend_schema(summary="Your account", responses={200: UserOutput, **errors(401)})
     def get(self, request: Request) -> Response:
         return Response(UserOutput(me(request)).data)
@@ -72,7 +81,7 @@ class MeApi(APIView):
     @extend_schema(
         summary="Change your email or name",
         request=UpdateMeInput,
-        responses={200: UserOutput, **errors(400, 401)},
+        responses={200: UserOutput, **errors(400, 401, 429)},
     )
     def patch(self, request: Request) -> Response:
         data = UpdateMeInput(data=request.data)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 from kombu import Connection
 
-from common.settings.env import DEFAULT_AMQP_URL
+from common.settings.env import amqp_url
 
 # A link that goes quiet without closing (a lost route, a NAT entry dropped) says nothing: only a
 # heartbeat or a timeout tells. Without them a wait for the broker's reply (a confirm, a channel's
@@ -48,7 +47,7 @@ def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:
 
 
 def main() -> int:
-    url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    url = amqp_url()
     reason = unreachable_reason(url)
     if reason is None:
         return 0

@@ -7,7 +7,10 @@ the relay sends the envelope JSON it stored without parsing it again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
+
+from kombu import compression
+from kombu.exceptions import ContentDisallowed
 
 from common.contracts.envelope import Envelope
 
@@ -15,6 +18,20 @@ CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
 PERSISTENT = 2
 _EMBED = b'{"callbacks":null,"errbacks":null,"chain":null,"chord":null}'
+
+
+def refuse_compression() -> None:
+    """kombu inflates a message that carries a `compression` header as it receives it, before any
+    content check and without a limit (a few hundred bytes of bz2 become gigabytes). Events are
+    never compressed: every decompressor is replaced by a refusal, so such a message is parked,
+    still compressed, with the reason."""
+    for content_type in compression.encoders():
+        found: Any = compression.get_encoder(content_type)  # (encoder, content type); stubs say otherwise
+        compression.register(found[0], _refuse_compressed, content_type)
+
+
+def _refuse_compressed(body: bytes) -> NoReturn:
+    raise ContentDisallowed(f"compressed messages are refused, not inflated ({len(body)} bytes compressed)")
 
 
 @dataclass(frozen=True)

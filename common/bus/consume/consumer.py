@@ -73,6 +73,9 @@ class EventConsumer(Consumer):
             batcher.connection_closed()
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
+        if isinstance(exc, ContentDisallowed):  # e.g. compressed (refused before it is inflated)
+            self._park(message, Failure("invalid", "ContentDisallowed", str(exc)))
+            return
         self._park(message, Failure("undecodable", type(exc).__name__, str(exc)))
 
     def on_unknown_message(self, body: Any, message: Any) -> None:

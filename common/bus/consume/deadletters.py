@@ -113,6 +113,10 @@ def park(producer: Producer, service: str, raw: TaskMessage, failure: Failure) -
         "last_failure_at": now_iso(),
     }
     headers = {k: v for k, v in raw.headers.items() if k not in FAILURE_HEADERS}
+    # parked as received, never inflated: a reader of the queue (the dlq tools) must not inflate it
+    # either, so the copy says how it was compressed under another name
+    if "compression" in headers:
+        headers["x-refused-compression"] = headers.pop("compression")
     headers.update({PARKED_HEADERS[name]: value for name, value in why.items()})
     headers.update(_first_failure(raw))
     queue = topology.dead_letter_queue_name(service)

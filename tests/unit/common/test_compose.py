@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
+import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,17 +19,25 @@ import pytest
 
 from common.bus.amqp import topology
 from common.cli import SERVICES
-from common.ops import rabbitmq_definitions
+from common.ops import compose_env, rabbitmq_definitions
 
 ROOT = Path(__file__).resolve().parents[3]
 DJANGO_BUILTIN = {"migrate", "createsuperuser", "collectstatic", "check"}
-ONE_SHOT = {"keys", "users-init", "orders-init", "notifications-init"}
+ONE_SHOT = {"keys", "broker-users", "users-init", "orders-init", "notifications-init"}
 
 
-def compose(*args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a user makes before `docker compose up`: fresh credentials in an .env file."""
+    path = tmp_path_factory.mktemp("compose") / ".env"
+    assert compose_env.main([str(path)]) == 0
+    return path
+
+
+def compose(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
     binary = str(importlib.resources.files("compose") / "docker-compose")
     return subprocess.run(
-        [binary, "-f", str(ROOT / "compose.yaml"), *args],
+        [binary, "-f", str(ROOT / "compose.yaml"), "--env-file", str(env_file), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -34,26 +45,61 @@ def compose(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def variables(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
 @pytest.fixture(scope="module")
-def services() -> dict[str, Any]:
-    result = compose("config", "--format", "json")
+def services(env_file: Path) -> dict[str, Any]:
+    result = compose("config", "--format", "json", env_file=env_file)
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout)["services"])
 
 
-def test_docker_compose_accepts_the_file() -> None:
-    result = compose("config", "--quiet")
+def test_docker_compose_accepts_the_file(env_file: Path) -> None:
+    result = compose("config", "--quiet", env_file=env_file)
     assert result.returncode == 0, result.stderr
 
 
-def test_a_broken_file_is_refused(tmp_path: Path) -> None:
+def test_without_credentials_compose_refuses_to_start_and_says_how(tmp_path: Path) -> None:
+    empty = tmp_path / ".env"
+    empty.write_text("")
+    result = compose("config", "--quiet", env_file=empty)
+    assert result.returncode != 0
+    assert "run python -m common.ops.compose_env" in result.stderr, result.stderr
+
+
+def test_no_credential_has_a_committed_default() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    defaults = re.findall(r"\$\{(\w+):-", text)
+    assert [v for v in defaults if re.search("PASSWORD|SECRET|AUTH|KEY", v)] == []
+    assert not re.search(r"(?i)-dev\b|change-?me", text.split("\nservices:", 1)[1])
+
+
+def test_each_service_gets_its_own_fresh_credentials(env_file: Path, tmp_path: Path) -> None:
+    first = variables(env_file)
+    assert compose_env.main([str(env_file)]) == 1  # never overwritten
+    assert variables(env_file) == first
+    second = tmp_path / ".env"
+    compose_env.main([str(second)])
+    assert set(variables(second)) == set(first)
+    assert all(variables(second)[name] != value for name, value in first.items())
+    keys = {first[f"{s.upper()}_DJANGO_SECRET_KEY"] for s in SERVICES}
+    assert len(keys) == len(SERVICES)
+
+
+def test_a_broken_file_is_refused(tmp_path: Path, env_file: Path) -> None:
     broken = tmp_path / "compose.yaml"
     broken.write_text(
         (ROOT / "compose.yaml").read_text().replace("service_completed_successfully", "service_finished", 1)
     )
     binary = str(importlib.resources.files("compose") / "docker-compose")
     result = subprocess.run(
-        [binary, "-f", str(broken), "config", "--quiet"], capture_output=True, text=True, timeout=60
+        [binary, "-f", str(broken), "--env-file", str(env_file), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0 and "condition value must be one of" in result.stderr
 
@@ -123,8 +169,39 @@ def test_start_order_waits_for_health_and_setup(services: dict[str, Any]) -> Non
         assert init["keys"]["condition"] == "service_completed_successfully"
 
 
-def test_each_service_uses_its_own_broker_user_and_database_role(services: dict[str, Any]) -> None:
-    definitions = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+def broker_definitions(services: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The file compose's broker-users step writes, made the same way, with its environment."""
+    step = services["broker-users"]
+    output = tmp_path / "definitions.json"
+    argv = [*step["command"][3:-1], str(output)]  # python -m <module> --output <path>
+    assert step["command"][:3] == ["python", "-m", "common.ops.rabbitmq_definitions"]
+    result = subprocess.run(
+        [sys.executable, "-m", "common.ops.rabbitmq_definitions", *argv],
+        env={**os.environ, **step["environment"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(output.read_text()))
+
+
+def test_the_broker_loads_the_users_its_init_step_writes(services: dict[str, Any]) -> None:
+    broker, step = services["rabbitmq"], services["broker-users"]
+    assert broker["depends_on"]["broker-users"]["condition"] == "service_completed_successfully"
+    (written,) = [v for v in step["volumes"] if v["type"] == "volume"]
+    (read,) = [v for v in broker["volumes"] if v.get("source") == written["source"]]
+    output = Path(step["command"][-1])
+    assert output.parent == Path(written["target"])
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
+    assert f"load_definitions = {Path(read['target']) / output.name}" in conf
+
+
+def test_each_service_uses_its_own_broker_user_and_database_role(
+    services: dict[str, Any], tmp_path: Path
+) -> None:
+    definitions = broker_definitions(services, tmp_path)
     granted = {p["user"]: p for p in definitions["permissions"]}
     for service in SERVICES:
         for role in ("init", "api", "worker", "relay"):
@@ -154,11 +231,16 @@ def test_one_shared_block_per_service_image() -> None:
             assert f"<<: *{service}" in section, f"{service}-{role} does not use the {service} block"
 
 
-def test_the_broker_loads_the_queue_policies_at_boot() -> None:
-    definitions = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+def test_the_broker_loads_the_queue_policies_at_boot(services: dict[str, Any], tmp_path: Path) -> None:
+    definitions = broker_definitions(services, tmp_path)
     by_name = {p["name"]: p for p in definitions["policies"]}
     for service in SERVICES:
         policy = by_name[topology.queue_name(service)]
         assert policy["definition"] == {"delivery-limit": 50}  # the backstop
         assert policy["vhost"] == definitions["vhosts"][0]["name"]
         assert policy["apply-to"] == "queues"
+
+
+def test_the_broker_refuses_messages_above_a_mebibyte() -> None:
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
+    assert "\nmax_message_size = 1048576\n" in conf

@@ -27,8 +27,6 @@ SERVICES = ("users", "orders", "notifications")
 ROLES = ("api", "worker", "relay")
 WORKER_HTTP_PORT = 9100
 DEFAULT_TASK_TIME_LIMIT = 90  # BUS_TASK_TIME_LIMIT's default (common/settings/base.py)
-# Made by the operator (python -m common.ops.rabbitmq_definitions; see deploy/k8s/rabbitmq.yaml).
-EXTERNAL_CONFIGMAPS = {"rabbitmq-definitions"}
 VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 Manifest = dict[str, Any]
@@ -263,9 +261,11 @@ def test_rabbitmq_is_a_three_node_cluster_with_kubernetes_peer_discovery() -> No
     assert set(re.findall(r"\w+", config["enabled_plugins"])) == plugins
     assert "cluster_formation.peer_discovery_backend = rabbit_peer_discovery_k8s" in config["rabbitmq.conf"]
     assert "load_definitions = " in config["rabbitmq.conf"]
+    assert "\nmax_message_size = 1048576\n" in config["rabbitmq.conf"]  # no 128 MiB messages
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["cookie"]["secret"]["secretName"] == "rabbitmq-erlang-cookie"
-    assert volumes["definitions"]["configMap"]["name"] == "rabbitmq-definitions"
+    # password hashes: a Secret, not a ConfigMap
+    assert volumes["definitions"]["secret"]["secretName"] == "rabbitmq-definitions"
     # The peer discovery plugin may read the headless Service's endpoints, and nothing else.
     account = {"kind": "ServiceAccount", "name": spec["serviceAccountName"], "namespace": NAMESPACE}
     (binding,) = [b for b in of_kind("RoleBinding") if account in b["subjects"]]
@@ -384,7 +384,7 @@ def test_flower_has_auth_and_stays_inside_the_cluster() -> None:
 def test_references_to_secrets_configmaps_and_ports_resolve() -> None:
     example = [doc for file, doc in MANIFESTS if file == "secrets.example.yaml"]
     secrets = {doc["metadata"]["name"]: set(doc.get("stringData", {})) for doc in example}
-    configmaps = {doc["metadata"]["name"] for doc in of_kind("ConfigMap")} | EXTERNAL_CONFIGMAPS
+    configmaps = {doc["metadata"]["name"] for doc in of_kind("ConfigMap")}
     for workload in workloads():
         spec = pod_spec(workload)
         name = workload["metadata"]["name"]

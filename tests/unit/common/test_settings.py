@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from common.settings import env
-from common.settings.base import databases
+from common.settings.base import caches, databases
 
 
 def test_integers_booleans_and_choices_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,8 +70,20 @@ def test_manage_py_names_the_services_when_the_switch_is_wrong() -> None:
     assert "users, orders, notifications" in result.stderr
 
 
-def test_flower_refuses_to_start_without_authentication_outside_local_development() -> None:
-    env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin", "AMQP_URL": "amqp://x:y@127.0.0.1:1//"}
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        (
+            {},
+            "Flower needs authentication outside local development (APP_ENV is 'production')",
+        ),
+        ({"FLOWER_BASIC_AUTH": "admin:CHANGE-ME"}, "FLOWER_BASIC_AUTH holds a placeholder"),
+    ],
+)
+def test_flower_refuses_to_start_without_real_authentication_outside_local_development(
+    auth: dict[str, str], message: str
+) -> None:
+    env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin", "AMQP_URL": "amqp://x:y@127.0.0.1:1//", **auth}
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "common.monitor", "flower", "--port=0"],
         env=env,
@@ -79,5 +92,31 @@ def test_flower_refuses_to_start_without_authentication_outside_local_developmen
         timeout=60,
     )
     assert result.returncode != 0
-    assert "Flower needs authentication outside local development" in result.stderr
-    assert "FLOWER_BASIC_AUTH" in result.stderr
+    assert message in result.stderr
+
+
+def test_with_cache_url_every_process_counts_in_the_same_redis() -> None:
+    """Throttle counts must add up across processes: one process's count is the next one's start."""
+    key = f"throttle-probe-{uuid.uuid4().hex}"
+    script = f"from django.core.cache import cache; cache.add({key!r}, 0, 60); print(cache.incr({key!r}))"
+    env = {"PATH": "/usr/bin:/bin", "CACHE_URL": "redis://127.0.0.1:6379/15"}
+    counts = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "users", "shell", "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        counts.append(result.stdout.strip().splitlines()[-1])
+    assert counts == ["1", "2"]
+
+
+def test_a_cache_url_of_the_wrong_kind_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_URL", "memcached://secret@127.0.0.1:11211")
+    with pytest.raises(
+        ImproperlyConfigured, match="CACHE_URL must be a redis:// or rediss:// URL, got memcached:…"
+    ):
+        caches("users")

@@ -216,3 +216,26 @@ def test_admin_profile_changes_and_deletions_publish_events() -> None:
 
     admin.post(f"/admin/accounts/user/{user['id']}/delete/", {"post": "yes"})
     assert [e["data"]["user_id"] for e in published("user.deleted")] == [user["id"]]
+
+
+def test_token_responses_are_never_cached() -> None:
+    client, _ = signed_up()
+    response = APIClient().post(
+        "/api/token/", {"email": "ada@example.com", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    refreshed = APIClient().post("/api/token/refresh/", {"refresh": client.refresh_token}, format="json")  # type: ignore[attr-defined]
+    assert refreshed.status_code == 200
+    assert "no-store" in refreshed["Cache-Control"]
+
+
+def test_profile_changes_are_throttled_per_account() -> None:
+    """Each change publishes an event: THROTTLE_PROFILE (30/min) per account; reading stays free."""
+    client, _ = signed_up()
+    codes = [
+        client.patch("/api/users/me/", {"first_name": f"Ada{n}"}, format="json").status_code
+        for n in range(32)
+    ]
+    assert codes[:30] == [200] * 30 and codes[30:] == [429, 429]
+    assert client.get("/api/users/me/").status_code == 200
