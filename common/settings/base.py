@@ -53,7 +53,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when APP_ENV=production")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "common.throttling.admin_site.ThrottledAdminConfig",  # django.contrib.admin, its login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "common.bus",
     "common.throttling",
 ]
@@ -108,6 +109,9 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
+# Admin logins per address and per username (every attempt counts).
+ADMIN_LOGIN_THROTTLE = env_str("THROTTLE_ADMIN_LOGIN", "10/min")
+DEFAULT_EXCEPTION_REPORTER_FILTER = "common.reporting.ReporterFilter"  # no URL's password on error pages
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Reverse proxies in front of the API (an Ingress, a load balancer): only then are X-Forwarded-For
@@ -331,6 +335,10 @@ def spectacular(service: str, description: str) -> dict[str, Any]:
         "VERSION": "1.0.0",
         "SERVE_INCLUDE_SCHEMA": False,
         "COMPONENT_SPLIT_REQUEST": True,
+        # Swagger UI from this process's static files, not a CDN (common/docs_urls.py)
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
     }
 
 

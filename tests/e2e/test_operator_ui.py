@@ -9,6 +9,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -142,3 +143,30 @@ def test_an_operator_replays_a_dead_letter_from_the_admin(locked: Suite, browser
         ),
         what="the replayed notification",
     )
+
+
+def test_the_api_docs_render_with_nothing_from_outside_under_their_csp(
+    locked: Suite, browser: Browser
+) -> None:
+    """Swagger UI came from a CDN: a blank page without internet, and a foreign script on the
+    admin's origin. Now every request stays on the API's origin, and its CSP says so."""
+    page = browser.new_page()
+    outside: list[str] = []
+    violations: list[str] = []
+
+    def only_this_origin(route: Any) -> None:
+        if route.request.url.startswith(locked.url("users", "/")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_origin)
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    response = page.goto(locked.url("users", "/api/docs/"))
+    assert response is not None and response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("users service API", timeout=20_000)
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert outside == [] and violations == []
+    page.close()

@@ -120,3 +120,29 @@ def test_the_broker_users_file_refuses_placeholder_passwords(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "RABBITMQ_NOTIFICATIONS_PASSWORD holds a placeholder" in result.stderr
     assert not output.exists()
+
+
+DEBUG_PAGE = """
+from django.test import RequestFactory
+from django.views.debug import ExceptionReporter
+request = RequestFactory().get("/api/orders/", AMQP_URL="amqp://orders:hunter2-amqp@rabbit:5672//")
+try:
+    raise RuntimeError("boom")
+except RuntimeError as exc:
+    html = ExceptionReporter(request, type(exc), exc, exc.__traceback__).get_traceback_html()
+print("AMQP_URL" in html, "hunter2" in html)
+"""
+
+
+def test_debug_pages_show_no_password_from_a_url() -> None:
+    """Local DEBUG pages listed AMQP_URL (a setting, and the environment in META) with its password."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_DEBUG": "1",
+        "AMQP_URL": "amqp://orders:hunter2-amqp@127.0.0.1:5672//",
+        "ORDERS_DATABASE_URL": "postgresql://orders:hunter2-db@127.0.0.1:5432/orders",
+        "CACHE_URL": "redis://:hunter2-cache@127.0.0.1:6379/0",
+    }
+    result = manage(env, "shell", "-c", DEBUG_PAGE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1].split() == ["True", "False"]
