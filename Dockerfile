@@ -7,6 +7,8 @@ RUN pip install -r requirements/base.txt
 COPY . .
 # Admin and API-docs assets, served by WhiteNoise (settings need some key to load; none is kept).
 RUN JWT_PUBLIC_KEY=build-time JWT_PRIVATE_KEY=build-time python manage.py users collectstatic --noinput -v0
+# Mount points of named volumes the app writes (compose copies their owner into a new volume).
 RUN useradd --uid 10001 --no-create-home app \
-    && mkdir -p var /run/jwt /run/jwt-public && chown app var /run/jwt /run/jwt-public
+    && mkdir -p var /run/jwt /run/jwt-public /run/rabbitmq-definitions \
+    && chown app var /run/jwt /run/jwt-public /run/rabbitmq-definitions
 USER app

@@ -244,3 +244,16 @@ def test_the_broker_loads_the_queue_policies_at_boot(services: dict[str, Any], t
 def test_the_broker_refuses_messages_above_a_mebibyte() -> None:
     conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
     assert "\nmax_message_size = 1048576\n" in conf
+
+
+def test_every_volume_our_image_writes_is_owned_by_its_user(services: dict[str, Any]) -> None:
+    """The image runs as `app`: a new named volume takes its mount point's owner from the image, so a
+    mount point the image does not create and chown is root's, and the step fails to write."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    chowned = dockerfile.split("chown app", 1)[1].split("\n", 1)[0].split()
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        for volume in service.get("volumes", []):
+            if volume["type"] == "volume" and not volume.get("read_only"):
+                assert volume["target"] in chowned, f"{name} writes {volume['target']}, not chowned to app"
