@@ -212,7 +212,10 @@ def test_each_service_uses_its_own_broker_user_and_database_role(
             assert not any(
                 k.endswith("_DATABASE_URL") and k != f"{service.upper()}_DATABASE_URL" for k in env
             )
-            assert ("JWT_PRIVATE_KEY_FILE" in env) == (service == "users")  # only users can sign
+            signer = (service, role) == ("users", "api")  # the only process that signs tokens
+            assert ("JWT_PRIVATE_KEY_FILE" in env) == signer
+            mounts = {v["source"] for v in services[f"{service}-{role}"].get("volumes", [])}
+            assert ("jwt" in mounts) == signer
         assert {
             k: granted[service][k] for k in ("configure", "write", "read")
         } == rabbitmq_definitions.permissions(service)

@@ -301,7 +301,8 @@ def test_service_pods_get_their_own_settings_and_secrets_only() -> None:
         ):
             assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": f"suite-{svc}", "key": key}
         assert env["JWT_PUBLIC_KEY_FILE"]["value"] == "/run/secrets/jwt/public.pem"
-        assert ("JWT_PRIVATE_KEY_FILE" in env) == (svc == "users"), f"{name}: only users signs tokens"
+        signer = name == "users-api"
+        assert ("JWT_PRIVATE_KEY_FILE" in env) == signer, f"{name}: only the users API signs tokens"
         secrets = {
             ref["valueFrom"]["secretKeyRef"]["name"]
             for ref in env.values()
@@ -310,7 +311,7 @@ def test_service_pods_get_their_own_settings_and_secrets_only() -> None:
         for volume in pod_spec(workload)["volumes"]:
             secrets |= {volume["secret"]["secretName"]} if "secret" in volume else set()
             secrets |= {s["secret"]["name"] for s in volume.get("projected", {}).get("sources", [])}
-        allowed = {f"suite-{svc}", "jwt-public"} | ({"jwt-private"} if svc == "users" else set())
+        allowed = {f"suite-{svc}", "jwt-public"} | ({"jwt-private"} if signer else set())
         assert secrets == allowed, f"{name} reads {sorted(secrets)}"
 
 
