@@ -9,6 +9,6 @@ COPY . .
 RUN JWT_PUBLIC_KEY=build-time JWT_PRIVATE_KEY=build-time python manage.py users collectstatic --noinput -v0
 # Mount points of named volumes the app writes (compose copies their owner into a new volume).
 RUN useradd --uid 10001 --no-create-home app \
-    && mkdir -p var /run/jwt /run/jwt-public /run/rabbitmq-definitions \
-    && chown app var /run/jwt /run/jwt-public /run/rabbitmq-definitions
+    && mkdir -p var/mail /run/jwt /run/jwt-public /run/rabbitmq-definitions \
+    && chown app var var/mail /run/jwt /run/jwt-public /run/rabbitmq-definitions
 USER app

@@ -27,6 +27,8 @@ class Contract(BaseModel):
     event_type: ClassVar[str]
     version: ClassVar[int]
     producer: ClassVar[str]
+    # it carries personal data (an address, a name): its published outbox rows are not kept
+    personal: ClassVar[bool] = False
 
 
 class UnknownEventType(LookupError):
@@ -43,14 +45,14 @@ _contracts: dict[tuple[str, int], type[Contract]] = {}
 _upcasters: dict[tuple[str, int], Upcaster] = {}
 
 
-def contract(event_type: str, version: int, *, producer: str) -> Callable[[C], C]:
+def contract(event_type: str, version: int, *, producer: str, personal: bool = False) -> Callable[[C], C]:
     """Register a contract class under its event type and schema version."""
 
     def register(cls: C) -> C:
         key = (event_type, version)
         if key in _contracts and _contracts[key] is not cls:
             raise ValueError(f"contract {event_type} v{version} is registered twice")
-        cls.event_type, cls.version, cls.producer = event_type, version, producer
+        cls.event_type, cls.version, cls.producer, cls.personal = event_type, version, producer, personal
         _contracts[key] = cls
         return cls
 
@@ -103,3 +105,8 @@ def upcast(event_type: str, data: Data, *, from_version: int, to_version: int) -
 
 def registered() -> dict[tuple[str, int], type[Contract]]:
     return dict(sorted(_contracts.items()))
+
+
+def personal_types() -> set[str]:
+    """Event types any version of which carries personal data."""
+    return {event_type for (event_type, _), cls in _contracts.items() if cls.personal}

@@ -14,7 +14,7 @@ from common.contracts.types import Name
 ProfileField = Literal["email", "first_name", "last_name"]
 
 
-@contract("user.created", version=1, producer="users")
+@contract("user.created", version=1, producer="users", personal=True)
 class UserCreated(Contract):
     user_id: UUID
     email: EmailStr
@@ -22,7 +22,7 @@ class UserCreated(Contract):
     last_name: Name
 
 
-@contract("user.updated", version=1, producer="users")
+@contract("user.updated", version=1, producer="users", personal=True)
 class UserUpdated(Contract):
     """The whole profile after the change, and which fields changed."""
 

@@ -155,6 +155,8 @@ BUS_RELAY_BATCH_SIZE = env_int("BUS_RELAY_BATCH_SIZE", 1000, minimum=1, maximum=
 BUS_RELAY_POLL_SECONDS = env_float("BUS_RELAY_POLL_SECONDS", 0.5, minimum=0.01)
 BUS_RELAY_CONFIRM_TIMEOUT = env_float("BUS_RELAY_CONFIRM_TIMEOUT", 15.0, minimum=0.1)
 BUS_OUTBOX_RETENTION_HOURS = env_int("BUS_OUTBOX_RETENTION_HOURS", 168, minimum=1)
+# Dead letters hold whole messages (addresses, names): they expire, parked this many days ago.
+BUS_DEAD_LETTER_RETENTION_DAYS = env_int("BUS_DEAD_LETTER_RETENTION_DAYS", 30, minimum=1)
 # A relay's claim on a batch (or a committing process's on the rows it publishes): others leave it
 # alone this long, on the database's clock, then assume its holder died.
 BUS_RELAY_LEASE_SECONDS = env_float("BUS_RELAY_LEASE_SECONDS", 60.0, minimum=1.0)
@@ -343,7 +345,19 @@ def spectacular(service: str, description: str) -> dict[str, Any]:
 
 
 # --- Email --------------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Outside production mails go to the console; in production to an SMTP server, never to the logs
+# (the console backend prints every address and body there).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+if PRODUCTION and EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    raise ImproperlyConfigured(
+        "EMAIL_BACKEND must not be the console backend when APP_ENV=production: it prints every mail "
+        "(addresses and bodies) to the logs"
+    )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)

@@ -34,7 +34,25 @@ def apply_contact(
     *, user_id: UUID, version: int, email: str = "", first_name: str = "", deleted: bool = False
 ) -> Contact | None:
     values = {"email": "", "first_name": ""} if deleted else {"email": email, "first_name": first_name}
-    return apply_version(Contact, key={"user_id": user_id}, version=version, values=values, delete=deleted)
+    contact = apply_version(Contact, key={"user_id": user_id}, version=version, values=values, delete=deleted)
+    if deleted:
+        forget(user_id)
+    return contact
+
+
+def forget(user_id: UUID) -> int:
+    """A deleted user's notifications keep no address and no text: what was mailed stays countable
+    (kind, status, when), never readable. Pending ones are withheld: nothing is mailed to a deleted
+    user. Runs after the tombstone is written, in the same transaction, so a sender holding the
+    contact's row finishes first (`deliver`) and one that comes later finds the tombstone."""
+    Notification.objects.filter(user_id=user_id, status=Notification.Status.PENDING).update(
+        status=Notification.Status.WITHHELD, sending_until=None
+    )
+    return (
+        Notification.objects.filter(user_id=user_id)
+        .exclude(recipient="", subject="", body="")
+        .update(recipient="", subject="", body="")
+    )
 
 
 def next_order_event(*, order_id: UUID, version: int) -> bool:

@@ -7,13 +7,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any
 
 from amqp.exceptions import AMQPError
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from kombu import Connection, Queue
 from kombu.exceptions import OperationalError
 
@@ -167,3 +168,15 @@ class Collector:
         except (OSError, OperationalError, AMQPError) as exc:
             log.warning("relay: cannot collect dead letters from %s now: %s", self.queue.queue, exc)
             return 0
+
+
+def prune(*, older_than: timedelta, chunk: int = 5000) -> int:
+    """Dead letters expire: they hold whole messages (addresses, names) and nobody replays a
+    months-old event. In chunks, so no lock is held for long."""
+    cutoff = timezone.now() - older_than
+    total = 0
+    while True:
+        ids = list(DeadLetter.objects.filter(parked_at__lt=cutoff).values_list("id", flat=True)[:chunk])
+        if not ids:
+            return total
+        total += DeadLetter.objects.filter(id__in=ids).delete()[0]

@@ -4,6 +4,7 @@ publication of rows, marks, reads and pruning, whoever publishes (the committing
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -241,16 +242,16 @@ class RowPublisher:
                 connections[using].close()
 
 
-def prune(*, older_than: timedelta, chunk: int = 5000) -> int:
-    """Delete published rows older than the retention, in chunks so no lock is held for long."""
+def prune(*, older_than: timedelta, types: Iterable[str] | None = None, chunk: int = 5000) -> int:
+    """Delete published rows older than the retention (of these event types only, if given), in
+    chunks so no lock is held for long."""
     cutoff = timezone.now() - older_than
+    published = OutboxMessage.objects.filter(status=Status.PUBLISHED, published_at__lt=cutoff)
+    if types is not None:
+        published = published.filter(event_type__in=list(types))
     total = 0
     while True:
-        ids = list(
-            OutboxMessage.objects.filter(status=Status.PUBLISHED, published_at__lt=cutoff)
-            .order_by("published_at")
-            .values_list("id", flat=True)[:chunk]
-        )
+        ids = list(published.order_by("published_at").values_list("id", flat=True)[:chunk])
         if not ids:
             return total
         total += OutboxMessage.objects.filter(id__in=ids).delete()[0]

@@ -253,7 +253,8 @@ def test_every_volume_our_image_writes_is_owned_by_its_user(services: dict[str, 
     """The image runs as `app`: a new named volume takes its mount point's owner from the image, so a
     mount point the image does not create and chown is root's, and the step fails to write."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    chowned = dockerfile.split("chown app", 1)[1].split("\n", 1)[0].split()
+    workdir = Path(dockerfile.split("\nWORKDIR ", 1)[1].split("\n", 1)[0])
+    chowned = [str(workdir / path) for path in dockerfile.split("chown app", 1)[1].split("\n", 1)[0].split()]
     for name, service in services.items():
         if "build" not in service:
             continue

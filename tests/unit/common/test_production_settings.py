@@ -69,6 +69,10 @@ def test_a_deliberate_production_configuration_starts() -> None:
         ({"DJANGO_SECRET_KEY": "short-but-not-a-placeholder"}, "DJANGO_SECRET_KEY is too weak"),
         ({"DJANGO_SECRET_KEY": "ab" * 40}, "DJANGO_SECRET_KEY is too weak"),
         ({"EMAIL_HOST_PASSWORD": "CHANGE-ME"}, "EMAIL_HOST_PASSWORD holds a placeholder"),
+        (
+            {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+            "EMAIL_BACKEND must not be the console backend when APP_ENV=production",
+        ),
     ],
     ids=lambda value: str(value)[:40],
 )
@@ -146,3 +150,11 @@ def test_debug_pages_show_no_password_from_a_url() -> None:
     result = manage(env, "shell", "-c", DEBUG_PAGE)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1].split() == ["True", "False"]
+
+
+def test_production_mails_through_smtp_by_default() -> None:
+    result = manage(
+        production_env(), "shell", "-c", "from django.conf import settings; print(settings.EMAIL_BACKEND)"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "django.core.mail.backends.smtp.EmailBackend"

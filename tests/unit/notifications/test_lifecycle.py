@@ -163,3 +163,16 @@ def test_a_cancellation_that_overtook_its_placement_waits_for_it_and_mails_come_
     deliver(placed, order, 1)
     order_cancelled(user, order)
     assert [m.subject for m in mail.outbox] == [f"Order {order} placed", f"Order {order} cancelled"]
+
+
+def test_a_deletion_forgets_the_users_address_and_mails() -> None:
+    """Notification rows kept the address and bodies after user.deleted cleared the contact."""
+    user, other = uuid.uuid4(), uuid.uuid4()
+    user_created(user)
+    user_created(other)
+    order_placed(user)
+    deliver(UserDeleted(user_id=user), user, 3)
+    kept = Notification.objects.filter(user_id=user)
+    assert sorted(kept.values_list("kind", flat=True)) == ["order_placed", "welcome"]  # still countable
+    assert set(kept.values_list("recipient", "subject", "body")) == {("", "", "")}
+    assert Notification.objects.filter(user_id=other).exclude(recipient="").count() == 1  # others untouched

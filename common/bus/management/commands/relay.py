@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from types import FrameType
@@ -17,14 +18,28 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.backends.signals import connection_created
 from django.utils.module_loading import import_string
 
+from common.bus import outbox
 from common.bus.amqp.confirms import BrokerUnavailable
 from common.bus.consume import inbox
+from common.bus.ops import deadletters
 from common.bus.ops.deadletters import Collector
 from common.bus.outbox import relaxed_commits
 from common.bus.outbox.relay import Relay, RelayConfig
+from common.contracts.base import personal_types
 from common.observability import metrics
 from common.observability.http import serve
 from common.observability.logging import set_role
+
+
+def pruning() -> tuple[Callable[[], int], ...]:
+    """What the relay prunes besides its published rows: handled ids past their retention,
+    published events that carry personal data (at once, on the relay's next prune), and expired
+    dead letters."""
+    return (
+        partial(inbox.prune, older_than=timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS)),
+        partial(outbox.prune, older_than=timedelta(0), types=personal_types()),
+        partial(deadletters.prune, older_than=timedelta(days=settings.BUS_DEAD_LETTER_RETENTION_DAYS)),
+    )
 
 
 class Command(BaseCommand):
@@ -43,7 +58,6 @@ class Command(BaseCommand):
         set_role("relay")
         connection_created.connect(relaxed_commits)
         stop = threading.Event()
-        inbox_retention = timedelta(hours=settings.BUS_INBOX_RETENTION_HOURS)
         relay = Relay(
             RelayConfig(
                 service=settings.SERVICE_NAME,
@@ -52,7 +66,7 @@ class Command(BaseCommand):
                 poll_interval=options["poll_interval"],
                 confirm_timeout=settings.BUS_RELAY_CONFIRM_TIMEOUT,
                 retention=timedelta(hours=settings.BUS_OUTBOX_RETENTION_HOURS),
-                pruning=(partial(inbox.prune, older_than=inbox_retention),),
+                pruning=pruning(),
                 lease=timedelta(seconds=settings.BUS_RELAY_LEASE_SECONDS),
                 housekeeping=(
                     Collector(settings.AMQP_URL, settings.SERVICE_NAME),
