@@ -26,6 +26,7 @@ def credentials() -> dict[str, str]:
     values |= {f"POSTGRES_{s.upper()}_PASSWORD": password() for s in SERVICES}
     values["FLOWER_BASIC_AUTH"] = f"admin:{password()}"
     values["GRAFANA_ADMIN_PASSWORD"] = password()
+    values["METRICS_TOKEN"] = password()  # Prometheus's bearer token for the APIs' /metrics
     return values
 
 

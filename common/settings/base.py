@@ -109,6 +109,10 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
+# The bearer token of every API's /metrics (it is on the public port); production requires one.
+METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+if PRODUCTION and METRICS_TOKEN:
+    refuse_placeholder("METRICS_TOKEN", METRICS_TOKEN)
 # Admin logins per address and per username (every attempt counts).
 ADMIN_LOGIN_THROTTLE = env_str("THROTTLE_ADMIN_LOGIN", "10/min")
 DEFAULT_EXCEPTION_REPORTER_FILTER = "common.reporting.ReporterFilter"  # no URL's password on error pages

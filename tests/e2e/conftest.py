@@ -40,6 +40,7 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     settings = {
         "APP_ENV": "production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_SECURE_COOKIES": "false",

@@ -225,12 +225,13 @@ class Suite:
 
     def http(self, process: str, path: str) -> tuple[int, str]:
         """GET a process's health/metrics endpoint (an API's own port, a worker's or relay's)."""
-        if process.endswith("-api"):
-            url = self.url(process.removesuffix("-api"), path)
-        else:
-            url = f"http://127.0.0.1:{self.http_ports[process]}{path}"
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_ports.get(process)}{path}")
+        if process.endswith("-api"):  # the public port: metrics need the token, where one is set
+            request = urllib.request.Request(self.url(process.removesuffix("-api"), path))
+            if self.env.get("METRICS_TOKEN"):
+                request.add_header("Authorization", f"Bearer {self.env['METRICS_TOKEN']}")
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

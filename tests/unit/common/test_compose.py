@@ -261,3 +261,19 @@ def test_every_volume_our_image_writes_is_owned_by_its_user(services: dict[str, 
         for volume in service.get("volumes", []):
             if volume["type"] == "volume" and not volume.get("read_only"):
                 assert volume["target"] in chowned, f"{name} writes {volume['target']}, not chowned to app"
+
+
+def test_prometheus_reads_the_metrics_token_the_apis_require(
+    services: dict[str, Any], env_file: Path
+) -> None:
+    prometheus = services["prometheus"]
+    (secret,) = prometheus["secrets"]
+    assert secret["source"] == "metrics_token" and secret.get("target", "/run/secrets/metrics_token") in (
+        "/run/secrets/metrics_token",
+        "metrics_token",
+    )
+    config = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    assert "credentials_file: /run/secrets/metrics_token" in config
+    token = variables(env_file)["METRICS_TOKEN"]
+    for service in SERVICES:
+        assert services[f"{service}-api"]["environment"]["METRICS_TOKEN"] == token

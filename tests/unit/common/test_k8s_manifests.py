@@ -186,6 +186,9 @@ def test_apis_probe_healthz_and_readyz_on_their_port_behind_a_service() -> None:
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         (port,) = find("Service", f"{svc}-api")["spec"]["ports"]
         assert port["port"] == 80 and port_number(container, port["targetPort"]) == 8000
+        # a production API refuses to start without it: its /metrics is on this public port
+        token = env_of(container)["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert token == {"name": f"suite-{svc}", "key": "metrics-token"}
 
 
 def test_workers_get_longer_to_stop_than_a_task_may_run() -> None:

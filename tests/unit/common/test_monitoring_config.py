@@ -420,11 +420,21 @@ def test_each_suite_target_is_labelled_with_its_own_service(prometheus: dict[str
                 assert host.split("-")[0] == group["labels"]["service"], f"{job['job_name']}: {target}"
 
 
-def test_promtool_accepts_the_prometheus_config() -> None:
+METRICS_TOKEN_FILE = "/run/secrets/metrics_token"  # where compose mounts the secret in Prometheus
+
+
+def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
+    """As Prometheus loads it in compose: with the token file compose mounts (promtool opens it)."""
     promtool = shutil.which("promtool")
     assert promtool, "promtool is needed: make tools (or bash tests/support/system-tools.sh) installs it"
+    token = tmp_path / "metrics_token"
+    token.write_text("a-token")
+    config = tmp_path / "prometheus.yml"
+    text = PROMETHEUS_YML.read_text()
+    assert METRICS_TOKEN_FILE in text
+    config.write_text(text.replace(METRICS_TOKEN_FILE, str(token)))
     result = subprocess.run(
-        [promtool, "check", "config", str(PROMETHEUS_YML.relative_to(ROOT))],
+        [promtool, "check", "config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,
