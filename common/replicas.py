@@ -18,6 +18,16 @@ from django.utils import timezone
 M = TypeVar("M", bound=models.Model)
 
 
+# An aggregate's versions count its changes one by one: a version this far ahead of the replica's
+# is no change that happened but a forged or broken event, and would freeze the replica for good
+# (every real version after it would look stale). It is refused, so the event is parked.
+MAX_VERSION_STEP = 1000
+
+
+class VersionTooFarAhead(ValueError):
+    """The event's aggregate version is implausibly far ahead of the replica's."""
+
+
 class Replica(models.Model):
     """What every replica stores beside its key (the aggregate's id) and the state it copies: the
     version `apply_version` last applied, when the tombstone was set, and its own timestamps.
@@ -45,6 +55,7 @@ def apply_version(
     """
     with transaction.atomic():
         row = model.objects.select_for_update().filter(**key).first()  # type: ignore[attr-defined]
+        _plausible(model, key, version, row.version if row is not None else 0)
         if row is None:
             try:
                 with transaction.atomic():
@@ -62,6 +73,14 @@ def apply_version(
             row.deleted_at = timezone.now()
         row.save()
         return row  # type: ignore[no-any-return]
+
+
+def _plausible(model: type[Any], key: dict[str, Any], version: int, current: int) -> None:
+    if version - current > MAX_VERSION_STEP:
+        raise VersionTooFarAhead(
+            f"{model.__name__} {key}: version {version} is more than {MAX_VERSION_STEP} ahead of "
+            f"version {current}: refused (a forged or broken event would freeze the replica)"
+        )
 
 
 class EarlierVersionMissing(LookupError):

@@ -110,3 +110,8 @@ def registered() -> dict[tuple[str, int], type[Contract]]:
 def personal_types() -> set[str]:
     """Event types any version of which carries personal data."""
     return {event_type for (event_type, _), cls in _contracts.items() if cls.personal}
+
+
+def producer_of(event_type: str) -> str | None:
+    """The service that produces `event_type` (every version has the same), or None if unknown."""
+    return next((cls.producer for (kind, _), cls in _contracts.items() if kind == event_type), None)

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from common.bus.amqp import topology
 from common.cli import SERVICES
+from common.contracts import registered
 from common.ops.rabbitmq_policies import DEFAULT_DELIVERY_LIMIT, policies
 from common.settings.guards import refuse_placeholder
 
@@ -39,6 +42,15 @@ def permissions(service: str) -> dict[str, str]:
     own = rf"{service}\.events(\.dlq|\.handover)?|{service}[^@]*@.+\.celery\.pidbox"
     everything = rf"^(events|events\.dlx|{own}|{_CELERY_SHARED})$"
     return {"configure": everything, "write": everything, "read": everything}
+
+
+def topic_permissions(service: str) -> dict[str, str]:
+    """On the `events` exchange, the routing keys (event types) a service may publish: those its
+    contracts say it produces, and its own retry key. RabbitMQ refuses any other (another
+    service's `user.updated` from orders, say); consumers also check the message's user_id."""
+    produced = sorted(cls.event_type for cls in registered().values() if cls.producer == service)
+    keys = [re.escape(key) for key in (*dict.fromkeys(produced), topology.retry_routing_key(service))]
+    return {"exchange": topology.EVENTS_EXCHANGE.name, "write": f"^({'|'.join(keys)})$", "read": ".*"}
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -69,6 +81,7 @@ def definitions(
         "users": users,
         "vhosts": [{"name": vhost}],
         "permissions": grants,
+        "topic_permissions": [{"user": s, "vhost": vhost, **topic_permissions(s)} for s in SERVICES],
         "policies": [{"vhost": vhost, **p} for p in policies(delivery_limit=delivery_limit)],
     }
 

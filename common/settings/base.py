@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from common.cli import SERVICES
 from common.observability.logging import config as log_config
 from common.settings.env import (
     amqp_url,
@@ -138,6 +140,17 @@ AMQP_URL = amqp_url()
 if not AMQP_URL.startswith(("amqp://", "amqps://")):
     scheme = AMQP_URL.split(":", 1)[0]
     raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {scheme}:…")
+
+# Who may produce what: the broker user each service publishes as. RabbitMQ checks that a message's
+# user_id is the user that published it, and a consumer accepts an event only with the user_id of
+# its contract's producer (or its own: its retries and replays). `users=users,orders=orders,…`;
+# by default each service's user is named after it in production (deploy/ and compose make them so),
+# and elsewhere every service shares AMQP_URL's user (one local broker user).
+_own_broker_user = unquote(urlsplit(AMQP_URL).username or "")
+BUS_BROKER_USERS = {
+    service: env_str(f"BUS_{service.upper()}_BROKER_USER", service if PRODUCTION else _own_broker_user)
+    for service in SERVICES
+}
 
 # --- Event bus ----------------------------------------------------------------------------------
 # The speed-only uses of Celery's, kombu's and py-amqp's private internals (common/bus/internals/):

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from kombu import Connection
+from kombu import Connection, Producer
 
 from common.bus.amqp.connection import raw_channel
+from common.bus.amqp.wire import TaskMessage
 
 BROKER_ROOT = os.environ.get("TEST_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672/")
 OWN_NODE_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -154,3 +155,20 @@ def queue_depth(url: str, queue: str) -> int:
     with Connection(url) as conn:
         _, count, _ = raw_channel(conn).queue_declare(queue=queue, passive=True)
         return int(count)
+
+
+def publish_task(conn: Any, message: TaskMessage, *, exchange: Any, routing_key: str | None = None) -> None:
+    """One task message as the suite's publishers send it, as the connection's own user."""
+    Producer(conn.default_channel).publish(
+        message.body,
+        exchange=exchange,
+        routing_key=routing_key or message.routing_key,
+        headers=message.headers,
+        content_type="application/json",
+        content_encoding="utf-8",
+        serializer=None,
+        message_id=message.properties["message_id"],
+        user_id=conn.userid,
+        delivery_mode=2,
+        declare=[],
+    )

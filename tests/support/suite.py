@@ -130,6 +130,14 @@ class Suite:
                 ("flower", rabbitmq_definitions.MONITOR_PERMISSIONS),
             ]:
                 self.broker_users[name] = self.broker.create_user(self.vhost, name, grants)
+            for service in SERVICES:  # which event types each may publish, as deploy/ sets them
+                topic = rabbitmq_definitions.topic_permissions(service)
+                user = self.broker_users[service][0]
+                self.broker.set_topic_permissions(
+                    self.vhost, user, topic["exchange"], write=topic["write"], read=topic["read"]
+                )
+                # every process knows each producer's broker user (named after it in deploy/)
+                self.env[f"BUS_{service.upper()}_BROKER_USER"] = user
         for service in SERVICES:
             if self.sqlite:  # no URL: each service's SQLite file under SUITE_VAR_DIR, as `make run`
                 self.env.pop(f"{service.upper()}_DATABASE_URL", None)
@@ -292,11 +300,19 @@ class Suite:
         headers: dict[str, Any] | None = None,
         content_type: str = "application/json",
         message_id: str | None = None,
+        as_service: str | None = None,
     ) -> None:
-        """Publish raw bytes to the events exchange, confirmed: a producer we do not control."""
-        with Connection(self.env["AMQP_URL"], transport_options={"confirm_publish": True}) as conn:
+        """Publish raw bytes to the events exchange, confirmed: a producer we do not control (as
+        the suite's own broker user, as every service is outside production), or `as_service`
+        (its own broker user, if least privilege)."""
+        url = self.env["AMQP_URL"]
+        if as_service in self.broker_users:
+            user, password = self.broker_users[as_service]
+            url = self.broker.amqp_url(self.vhost, user=user, password=password)
+        with Connection(url, transport_options={"confirm_publish": True}) as conn:
             Producer(conn.default_channel).publish(
                 body,
+                user_id=conn.userid,
                 exchange=EVENTS_EXCHANGE,
                 routing_key=routing_key,
                 headers=headers or {},
@@ -308,9 +324,11 @@ class Suite:
             )
 
     def publish_event(self, envelope: Envelope) -> None:
+        """As its producer publishes it (with its broker user, if least privilege)."""
         message = envelope_message(envelope, origin="test")
         self.publish(
             message.body,
+            as_service=envelope.producer,
             routing_key=message.routing_key,
             headers=message.headers,
             message_id=message.properties["message_id"],

@@ -63,6 +63,9 @@ class ConfirmingPublisher:
             client_properties={"connection_name": name},
             **bounded(),  # a send into a silent link fills the socket's buffer, then would wait for ever
         )
+        # every message says who publishes it; RabbitMQ refuses one whose user_id is not the
+        # connection's user, and consumers check it against the contract's producer
+        self.user_id: str = self._params["userid"]
         self.confirm_timeout = confirm_timeout
         self.fast = fast_paths() if fast is None else fast
         self._conn: amqp.Connection | None = None
@@ -162,10 +165,14 @@ class ConfirmingPublisher:
 
     def _publish_one(self, message: TaskMessage) -> None:
         if self.fast:
-            fast = py_amqp.EventMessage(message.body, headers=message.headers, **message.properties)
+            fast = py_amqp.EventMessage(
+                message.body, headers=message.headers, user_id=self.user_id, **message.properties
+            )
             py_amqp.publish_unread(self._channel, fast, EVENTS_EXCHANGE.name, message.routing_key)
             return
-        plain = amqp.Message(message.body, application_headers=message.headers, **message.properties)
+        plain = amqp.Message(
+            message.body, application_headers=message.headers, user_id=self.user_id, **message.properties
+        )
         self._channel.basic_publish(plain, EVENTS_EXCHANGE.name, message.routing_key, mandatory=True)
 
     def _read_pending(self) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from amqp.exceptions import PreconditionFailed
 from celery.worker.consumer import Consumer
+from django.conf import settings
 from kombu.exceptions import ContentDisallowed
 from vine import promise
 
@@ -17,6 +19,7 @@ from common.bus.amqp import topology
 from common.bus.amqp.wire import TaskMessage
 from common.bus.consume import deadletters
 from common.bus.consume.deadletters import Failure
+from common.contracts.base import producer_of
 from common.observability.context import message_context
 
 log = logging.getLogger("common.bus.consume.worker")
@@ -41,6 +44,22 @@ def body_problem(message: Any) -> Failure | None:
     return None
 
 
+def producer_problem(message: Any, *, users: dict[str, str], own: str) -> Failure | None:
+    """Why this event did not come from its producer, or None. RabbitMQ guarantees a user_id is the
+    publishing connection's user; the contract names who may produce the type. A copy this service
+    made itself (a retry, a replay) carries its own user."""
+    task = str((message.headers or {}).get("task") or "")
+    producer = producer_of(task)
+    if producer is None:
+        return None  # not a known event: refused as such later, with its own reason
+    expected = users.get(producer, producer)
+    user_id = (message.properties or {}).get("user_id")
+    if user_id in (expected, own):
+        return None
+    reason = f"{task} is produced by {producer} (broker user {expected!r}), not by user_id {user_id!r}"
+    return Failure("forged", "UnauthenticatedProducer", reason)
+
+
 class EventConsumer(Consumer):
     def start(self) -> None:
         try:
@@ -51,8 +70,11 @@ class EventConsumer(Consumer):
     def create_task_handler(self, promise: Any = promise) -> Any:
         handle = super().create_task_handler(promise)
 
+        users = dict(settings.BUS_BROKER_USERS)
+        own = unquote(urlsplit(settings.AMQP_URL).username or "")
+
         def on_task_received(message: Any) -> None:
-            failure = body_problem(message)
+            failure = body_problem(message) or producer_problem(message, users=users, own=own)
             if failure is not None:
                 self._park(message, failure)
                 return

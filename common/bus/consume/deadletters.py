@@ -72,6 +72,8 @@ def publish_copy(
     producer: Producer, raw: TaskMessage, *, exchange: str, routing_key: str, headers: dict[str, Any]
 ) -> None:
     props = {k: v for k, v in raw.properties.items() if k in COPIED_PROPERTIES}
+    # a copy is this service's own message (RabbitMQ refuses another user's user_id on it)
+    props["user_id"] = producer.connection.userid  # type: ignore[union-attr]  # a confirmed producer's
     producer.publish(
         raw.body,
         exchange=exchange,

@@ -114,6 +114,11 @@ def parse(
         raise InvalidMessage(
             f"{registry.service} cannot handle {envelope.type} v{envelope.version}: {exc}"
         ) from None
+    if envelope.producer != subscription.contract.producer:
+        raise InvalidMessage(
+            f"{envelope.type} is produced by {subscription.contract.producer}, "
+            f"not {envelope.producer!r} as its envelope says"
+        )
     try:
         event = subscription.contract.model_validate(data)
     except ValidationError as exc:

@@ -72,8 +72,8 @@ def publish_unread(channel: Any, message: amqp.Message, exchange: str, routing_k
 
 
 # AMQP basic properties, flags by position: content_type 15, content_encoding 14, headers 13,
-# delivery_mode 12, message_id 7.
-_FLAGS = pack(">H", (1 << 15) | (1 << 14) | (1 << 13) | (1 << 12) | (1 << 7))
+# delivery_mode 12, message_id 7, user_id 4.
+_FLAGS = pack(">H", (1 << 15) | (1 << 14) | (1 << 13) | (1 << 12) | (1 << 7) | (1 << 4))
 
 
 def _shortstr(value: str) -> bytes:
@@ -91,7 +91,8 @@ def _table(headers: dict[str, str]) -> bytes:
 
 
 class EventMessage(amqp.Message):
-    """Only for content_type, content_encoding, str-valued headers, delivery_mode and message_id."""
+    """Only for content_type, content_encoding, str-valued headers, delivery_mode, message_id and
+    user_id."""
 
     def __init__(self, body: bytes, *, headers: dict[str, str], **properties: Any) -> None:
         super().__init__(body, application_headers=headers, **properties)
@@ -103,6 +104,7 @@ class EventMessage(amqp.Message):
                 _table(headers),
                 bytes((properties["delivery_mode"],)),
                 _shortstr(properties["message_id"]),
+                _shortstr(properties["user_id"]),
             )
         )
 

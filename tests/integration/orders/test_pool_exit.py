@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from kombu import Connection, Producer
+from kombu import Connection
 
 from common.bus.amqp.topology import EVENTS_EXCHANGE
 from common.bus.amqp.wire import envelope_message
@@ -18,6 +18,7 @@ from common.contracts import Envelope, UserCreated, UserDeleted
 from orders_svc.orders import services
 from orders_svc.orders.handlers import on_user_created
 from tests.integration.conftest import database_url_of_this_session
+from tests.support.broker import publish_task
 from tests.support.polling import wait_for
 from tests.support.processes import BIN, Process, free_port, wait_log, with_fault
 from tests.support.tap import EventTap
@@ -29,17 +30,7 @@ ITEMS: list[services.LineInput] = [{"sku": "A", "quantity": 1, "unit_price": Dec
 def publish(envelope: Envelope) -> None:
     message = envelope_message(envelope, origin="test")
     with Connection(os.environ["AMQP_URL"], transport_options={"confirm_publish": True}) as conn:
-        Producer(conn.default_channel).publish(
-            message.body,
-            exchange=EVENTS_EXCHANGE,
-            routing_key=message.routing_key,
-            headers=message.headers,
-            content_type="application/json",
-            content_encoding="utf-8",
-            serializer=None,
-            message_id=message.properties["message_id"],
-            delivery_mode=2,
-        )
+        publish_task(conn, message, exchange=EVENTS_EXCHANGE)
 
 
 def test_a_pool_process_that_exits_publishes_what_it_queued_first(

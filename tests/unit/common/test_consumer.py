@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from common.bus.consume.consumer import producer_problem
 from common.bus.consume.handlers import HandlerRegistry
 from common.bus.consume.handling import InvalidMessage, parse
 from common.contracts import Envelope, UserCreated
@@ -47,6 +49,8 @@ def test_a_valid_message_parses_into_the_contract() -> None:
         ((envelope_dict(version=2),), {}, "cannot handle user.created v2: user.created v2 is newer"),
         ((envelope_dict(data={"user_id": "nope"}),), {}, "data does not match its contract: user_id"),
         ((envelope_dict(data={**envelope_dict()["data"], "admin": True}),), {}, "admin"),
+        # the envelope's producer is free text: it must be the contract's
+        ((envelope_dict(producer="orders"),), {}, "user.created is produced by users, not 'orders'"),
     ],
 )
 def test_invalid_messages_are_refused_with_their_reason(
@@ -68,3 +72,26 @@ def test_a_registry_refuses_two_handlers_for_one_event() -> None:
     with pytest.raises(ValueError, match=r"already handles user.created \(v1\)"):
         other.handles(UserCreated)(remember)
     assert other.event_types() == ["user.created"]
+
+
+@pytest.mark.parametrize(
+    ("task", "user_id", "refused"),
+    [
+        ("user.created", "users-broker", False),  # its producer's broker user
+        ("user.created", "notifications-broker", False),  # this service's own copy (retry, replay)
+        ("user.created", "orders-broker", True),  # another service
+        ("user.created", None, True),  # no user_id at all
+        ("order.placed", "orders-broker", False),
+        ("order.placed", "users-broker", True),
+        ("no.such.type", None, False),  # refused later, as an unknown type
+    ],
+)
+def test_an_event_is_accepted_only_from_its_producers_broker_user(
+    task: str, user_id: str | None, refused: bool
+) -> None:
+    users = {"users": "users-broker", "orders": "orders-broker", "notifications": "notifications-broker"}
+    message = SimpleNamespace(headers={"task": task, "id": "x"}, properties={"user_id": user_id})
+    failure = producer_problem(message, users=users, own="notifications-broker")
+    assert (failure is not None) == refused
+    if failure is not None:
+        assert failure.kind == "forged" and repr(user_id) in failure.message

@@ -95,6 +95,7 @@ PROPERTIES: dict[str, Any] = {
     "content_encoding": "utf-8",
     "delivery_mode": 2,
     "message_id": "8c1e7f8e-0d7a-4d53-9a1b-6f0f3c1f2a10",
+    "user_id": "users",
 }
 HEADERS = {"lang": "py", "task": "user.created", "id": "8c1e…", "origin": "users"}
 

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def deliver(event: Contract, aggregate: uuid.UUID, version: int = 1) -> None:
-    envelope = Envelope.wrap(event, producer="t", aggregate_id=str(aggregate), aggregate_version=version)
+    envelope = Envelope.wrap(
+        event, producer=type(event).producer, aggregate_id=str(aggregate), aggregate_version=version
+    )
     handler = {
         UserCreated: handlers.on_user_created,
         UserUpdated: handlers.on_user_updated,

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def parsed(event: Contract, aggregate: str, version: int = 1) -> Parsed:
-    envelope = Envelope.wrap(event, producer="t", aggregate_id=aggregate, aggregate_version=version)
+    envelope = Envelope.wrap(
+        event, producer=type(event).producer, aggregate_id=aggregate, aggregate_version=version
+    )
     return parse(registry, (envelope.to_json_dict(),), {}, task_name=envelope.type)
 
 

@@ -144,3 +144,15 @@ def test_a_token_signed_with_another_key_is_refused() -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
     assert client.get("/api/orders/").status_code == 401
+
+
+def test_a_version_implausibly_far_ahead_is_refused_and_leaves_the_replica_as_it_was() -> None:
+    """A forged user.updated with aggregate_version 2147483647 froze the replica for good."""
+    from common.replicas import VersionTooFarAhead
+    from orders_svc.orders import services
+
+    customer = known_customer()
+    with pytest.raises(VersionTooFarAhead, match="more than 1000 ahead of version 1"):
+        services.apply_customer(user_id=customer, version=2_147_483_647, email="eve@example.com")
+    assert Customer.objects.get(id=customer).version == 1
+    assert services.apply_customer(user_id=customer, version=2, email="new@example.com") is not None
