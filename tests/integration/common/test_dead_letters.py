@@ -192,3 +192,18 @@ def test_the_command_shows_replays_and_purges_by_id_prefix(dlq: DeadLetterQueue,
     call_command("dlq", "purge", "--noinput", stdout=out)
     assert out.getvalue().strip() == "purged 1 dead letter(s)" and dlq.depth() == 0
     assert other not in shown
+
+
+def test_the_command_prints_a_dead_letters_control_characters_escaped(
+    dlq: DeadLetterQueue, settings: Settings
+) -> None:
+    """Header text and reasons come from whoever published the message: printed raw, an ESC
+    sequence would rewrite the operator's terminal (here: clear it, retitle the window)."""
+    settings.SERVICE_NAME = SERVICE
+    parked, _ = park_one("boom\x1b[2J\x1b]0;pwned\x07")
+    for args in (("list",), ("show", parked)):
+        out = StringIO()
+        call_command("dlq", *args, stdout=out)
+        printed = out.getvalue()
+        assert "\x1b" not in printed and "\x07" not in printed, args
+        assert "\\x1b[2J\\x1b]0;pwned\\x07" in printed, args

@@ -18,6 +18,13 @@ from common.bus.ops.deadletters import DeadLetterQueue
 ROW = "{:<36}  {:<20} {:<36} {:>8}  {:<29}  {}"  # a `list` line
 
 
+def printable(text: str) -> str:
+    """A dead letter's text comes from whoever published the message: escape control characters
+    (a terminal runs ESC sequences: retitle the window, rewrite the screen, hide lines), keeping
+    line breaks and tabs."""
+    return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+
+
 class Command(BaseCommand):
     help = "Inspect, replay and purge this service's dead-letter queue."
 
@@ -34,6 +41,9 @@ class Command(BaseCommand):
         purge.add_argument("ids", nargs="*")
         purge.add_argument("--noinput", "--no-input", action="store_true", help="do not ask")
 
+    def _say(self, text: str) -> None:
+        self.stdout.write(printable(text))
+
     def handle(self, *args: Any, **options: Any) -> None:
         self.dlq = DeadLetterQueue(settings.AMQP_URL, settings.SERVICE_NAME)
         try:
@@ -46,18 +56,18 @@ class Command(BaseCommand):
             raise CommandError(f"--limit must be at least 1, got {options['limit']}")
         letters, total = self.dlq.page(limit=options["limit"])
         if not letters:
-            self.stdout.write(f"{self.dlq.queue} is empty")
+            self._say(f"{self.dlq.queue} is empty")
             return
-        self.stdout.write(ROW.format("ID", "EVENT", "EVENT ID", "ATTEMPTS", "LAST FAILURE", "REASON"))
+        self._say(ROW.format("ID", "EVENT", "EVENT ID", "ATTEMPTS", "LAST FAILURE", "REASON"))
         for d in letters:
             attempts = "" if d.attempts is None else str(d.attempts)
             reason = f"[{d.kind}] {d.reason}".replace("\n", " ")[:100]
             row = (d.id, d.event_type or "-", d.event_id or "-", attempts, d.last_failure_at, reason)
-            self.stdout.write(ROW.format(*row))
+            self._say(ROW.format(*row))
         footer = f"{total} dead letter(s) in {self.dlq.queue}"
         if total > len(letters):
             footer = f"{len(letters)} of {footer} (--limit {total} lists them all)"
-        self.stdout.write(footer)
+        self._say(footer)
 
     def _show(self, options: dict[str, Any]) -> None:
         d = self._one(options["id"])
@@ -77,10 +87,10 @@ class Command(BaseCommand):
         if "x-death" in d.headers:
             shown["x-death"] = d.headers["x-death"]
         for name, value in shown.items():
-            self.stdout.write(f"{name + ':':<15} {value if value not in (None, '') else '-'}")
+            self._say(f"{name + ':':<15} {value if value not in (None, '') else '-'}")
         if d.traceback:
-            self.stdout.write("traceback:\n" + d.traceback)
-        self.stdout.write("body:\n" + d.body_text)
+            self._say("traceback:\n" + d.traceback)
+        self._say("body:\n" + d.body_text)
 
     def _replay(self, options: dict[str, Any]) -> None:
         if options["all"] == bool(options["ids"]):
@@ -89,8 +99,8 @@ class Command(BaseCommand):
             self._one(ident)
         replayed = self.dlq.replay(None if options["all"] else options["ids"])
         for d in replayed:
-            self.stdout.write(f"replayed {d.id} ({d.event_type} {d.event_id})")
-        self.stdout.write(f"{len(replayed)} dead letter(s) sent back to {settings.SERVICE_NAME}.events")
+            self._say(f"replayed {d.id} ({d.event_type} {d.event_id})")
+        self._say(f"{len(replayed)} dead letter(s) sent back to {settings.SERVICE_NAME}.events")
 
     def _purge(self, options: dict[str, Any]) -> None:
         ids = options["ids"] or None
@@ -101,7 +111,7 @@ class Command(BaseCommand):
             answer = input(f"Delete {what}? This cannot be undone. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError("purge cancelled")
-        self.stdout.write(f"purged {self.dlq.purge(ids)} dead letter(s)")
+        self._say(f"purged {self.dlq.purge(ids)} dead letter(s)")
 
     def _one(self, ident: str) -> DeadLetter:
         found = list(self.dlq.chosen([ident]))
