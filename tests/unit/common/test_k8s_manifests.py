@@ -422,3 +422,101 @@ def test_example_secrets_hold_placeholders_only() -> None:
         assert "data" not in doc, "stringData only: base64 would hide what a value is"
         for key, value in doc["stringData"].items():
             assert "CHANGE-ME" in value, f"{doc['metadata']['name']}.{key} is not a placeholder"
+
+
+# --- NetworkPolicy: evaluated as a network plugin would, for ingress ------------------------------
+
+Peer = tuple[str, dict[str, str]]  # ("pod", its labels) in the namespace, or ("namespace", its labels)
+OUTSIDE: Peer = ("namespace", {"kubernetes.io/metadata.name": "elsewhere"})
+SCRAPER: Peer = ("namespace", {"suite/metrics-scraper": "true"})
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        present = key in labels
+        ok = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[operator]
+        if not ok:
+            return False
+    return True
+
+
+def pod_labels(name: str) -> dict[str, str]:
+    (workload,) = [w for w in workloads() if w["metadata"]["name"] == name]
+    return dict(workload["spec"]["template"]["metadata"]["labels"])
+
+
+def admitted(source: Peer, target: str, port: int) -> bool:
+    labels = pod_labels(target)
+    policies = [p["spec"] for p in of_kind("NetworkPolicy") if selects(p["spec"]["podSelector"], labels)]
+    policies = [p for p in policies if "Ingress" in p.get("policyTypes", ["Ingress"])]
+    if not policies:
+        return True
+    kind, source_labels = source
+    for policy in policies:
+        for rule in policy.get("ingress", []):
+            ports = rule.get("ports")
+            if ports and not any(p["port"] <= port <= p.get("endPort", p["port"]) for p in ports):
+                continue
+            peers = rule.get("from")
+            if peers is None:
+                return True
+            for peer in peers:
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    if kind == "pod" and selects(peer["podSelector"], source_labels):
+                        return True
+                elif (
+                    "namespaceSelector" in peer
+                    and kind == "namespace"
+                    and selects(peer["namespaceSelector"], source_labels)
+                ):
+                    return True
+    return False
+
+
+def pod(name: str) -> Peer:
+    return ("pod", pod_labels(name))
+
+
+def test_every_pod_is_denied_what_no_policy_allows() -> None:
+    deny = find("NetworkPolicy", "default-deny-ingress")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert not admitted(pod("orders-worker"), "flower", 5555)
+    assert not admitted(OUTSIDE, "users-worker", 9100)
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_each_database_admits_its_own_service_only(svc: str) -> None:
+    for role in ("api", "worker", "relay", "migrate"):
+        assert admitted(pod(f"{svc}-{role}"), f"postgres-{svc}", 5432), role
+    for other in SERVICES:
+        if other != svc:
+            assert not admitted(pod(f"{other}-worker"), f"postgres-{svc}", 5432), other
+    assert not admitted(pod("flower"), f"postgres-{svc}", 5432)
+    assert not admitted(OUTSIDE, f"postgres-{svc}", 5432)
+
+
+def test_the_broker_admits_the_suites_processes_and_its_own_nodes_only() -> None:
+    for name in ("users-api", "orders-worker", "notifications-relay", "users-migrate", "flower"):
+        assert admitted(pod(name), "rabbitmq", 5672), name
+    assert not admitted(pod("postgres-users"), "rabbitmq", 5672)
+    assert not admitted(OUTSIDE, "rabbitmq", 5672)
+    assert not admitted(pod("users-api"), "rabbitmq", 25672)  # clustering: nodes only
+    assert admitted(pod("rabbitmq"), "rabbitmq", 25672) and admitted(pod("rabbitmq"), "rabbitmq", 35680)
+    assert not admitted(OUTSIDE, "rabbitmq", 15672)  # management: port-forward only
+
+
+def test_apis_are_open_and_metrics_ports_only_to_the_scraper() -> None:
+    for svc in SERVICES:
+        assert admitted(OUTSIDE, f"{svc}-api", 8000)
+        for role in ("worker", "relay"):
+            assert admitted(SCRAPER, f"{svc}-{role}", 9100) and not admitted(OUTSIDE, f"{svc}-{role}", 9100)
+    assert admitted(SCRAPER, "flower", 5555) and not admitted(OUTSIDE, "flower", 5555)
+    assert admitted(SCRAPER, "rabbitmq", 15692)
