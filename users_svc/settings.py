@@ -27,7 +27,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-SIMPLE_JWT = {**_shared["SIMPLE_JWT"], "ROTATE_REFRESH_TOKENS": True, "BLACKLIST_AFTER_ROTATION": True}
+SIMPLE_JWT = {
+    **_shared["SIMPLE_JWT"],
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # access tokens carry a hash of the password's hash: a new password ends them on users at once
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "users_svc.accounts.tokens.ReuseRevokingRefreshSerializer",
+}
 REST_FRAMEWORK = {
     **_shared["REST_FRAMEWORK"],
     "DEFAULT_THROTTLE_RATES": {

@@ -44,3 +44,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self._password_changed = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new password, set anywhere (the admin too), revokes the user's refresh tokens; access
+        tokens carry a hash of the old one and stop working by themselves (CHECK_REVOKE_TOKEN)."""
+        super().save(*args, **kwargs)
+        if getattr(self, "_password_changed", False):
+            from users_svc.accounts.tokens import revoke_refresh_tokens
+
+            revoke_refresh_tokens(self.pk)
+            self._password_changed = False

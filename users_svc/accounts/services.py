@@ -8,7 +8,6 @@ from uuid import UUID
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from common.bus import publish
 from common.contracts import UserCreated, UserDeleted, UserUpdated
@@ -16,6 +15,7 @@ from common.contracts.types import normalize_email
 from common.contracts.users import ProfileField
 from common.errors import ApplicationError
 from users_svc.accounts.models import User
+from users_svc.accounts.tokens import revoke_refresh_tokens
 
 EMAIL_TAKEN = "A user with this email already exists."
 
@@ -101,7 +101,7 @@ def change_password(*, user: User, current_password: str, new_password: str) -> 
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        _revoke_refresh_tokens(user)
+        revoke_refresh_tokens(user.pk)
 
 
 def delete_account(*, user_id: UUID) -> None:
@@ -113,12 +113,5 @@ def delete_account(*, user_id: UUID) -> None:
             aggregate_id=str(user.id),
             aggregate_version=user.version + 1,
         )
-        _revoke_refresh_tokens(user)
+        revoke_refresh_tokens(user.pk)
         user.delete()
-
-
-def _revoke_refresh_tokens(user: User) -> None:
-    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
-    )

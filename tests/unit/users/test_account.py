@@ -239,3 +239,44 @@ def test_profile_changes_are_throttled_per_account() -> None:
     ]
     assert codes[:30] == [200] * 30 and codes[30:] == [429, 429]
     assert client.get("/api/users/me/").status_code == 200
+
+
+def test_a_new_password_ends_every_access_token_at_once() -> None:
+    """Access tokens stayed valid for their 15 minutes after a password change."""
+    client, _ = signed_up()
+    assert client.get("/api/users/me/").status_code == 200
+    changed = client.post(
+        "/api/users/me/password/",
+        {"current_password": PASSWORD, "new_password": "N3w-passphrase!"},
+        format="json",
+    )
+    assert changed.status_code == 204
+    assert client.get("/api/users/me/").status_code == 401  # the same, still unexpired, access token
+
+
+def test_a_password_set_in_the_admin_revokes_access_and_refresh_tokens() -> None:
+    client, user = signed_up()
+    User.objects.create_superuser("root@example.com", "S3cure-root-passphrase")
+    admin = Client()
+    assert admin.login(email="root@example.com", password="S3cure-root-passphrase")
+    response = admin.post(
+        f"/admin/accounts/user/{user['id']}/password/",
+        {"password1": "Adm1n-set-passphrase", "password2": "Adm1n-set-passphrase", "usable_password": "true"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert client.get("/api/users/me/").status_code == 401
+    refresh = APIClient().post("/api/token/refresh/", {"refresh": client.refresh_token}, format="json")  # type: ignore[attr-defined]
+    assert refresh.status_code == 401
+
+
+def test_a_refresh_token_used_twice_revokes_its_whole_family() -> None:
+    """Replaying a rotated refresh token (stolen) was refused, but the thief's or owner's newer
+    token went on working."""
+    client, _ = signed_up()
+    first = client.refresh_token  # type: ignore[attr-defined]
+    rotated = APIClient().post("/api/token/refresh/", {"refresh": first}, format="json")
+    assert rotated.status_code == 200
+    second = rotated.json()["refresh"]
+    replayed = APIClient().post("/api/token/refresh/", {"refresh": first}, format="json")
+    assert replayed.status_code == 401
+    assert APIClient().post("/api/token/refresh/", {"refresh": second}, format="json").status_code == 401
