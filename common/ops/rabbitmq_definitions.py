@@ -31,6 +31,8 @@ ADMIN, MONITOR = "admin", "flower"
 # Celery's own machinery every worker needs: the native delayed-delivery exchanges and queues, the
 # task-event exchange Flower listens to, and the remote-control (pidbox) exchanges.
 _CELERY_SHARED = r"celery_delayed_.*|celeryev|celery\.pidbox|reply\.celery\.pidbox"
+# what workers publish to among those: not the broadcast exchange
+_CELERY_WRITTEN = r"celery_delayed_.*|celeryev|reply\.celery\.pidbox"
 # Flower: its own auto-delete event queue, remote-control broadcasts and their replies
 _MONITORED = r"^(celeryev.*|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$"
 MONITOR_PERMISSIONS = {"configure": _MONITORED, "write": _MONITORED, "read": _MONITORED}
@@ -38,10 +40,13 @@ MONITOR_PERMISSIONS = {"configure": _MONITORED, "write": _MONITORED, "read": _MO
 
 def permissions(service: str) -> dict[str, str]:
     """A service's broker user may publish to `events` and declare, bind and read only its own
-    queues (its worker's pidbox queue is named `<service>…@host.celery.pidbox`)."""
+    queues (its worker's pidbox queue is named `<service>…@host.celery.pidbox`). It may not publish
+    to `celery.pidbox`: a broadcast there (`shutdown`) reaches every service's workers; its workers
+    only bind to it and answer on `reply.celery.pidbox`."""
     own = rf"{service}\.events(\.dlq|\.handover)?|{service}[^@]*@.+\.celery\.pidbox"
     everything = rf"^(events|events\.dlx|{own}|{_CELERY_SHARED})$"
-    return {"configure": everything, "write": everything, "read": everything}
+    no_broadcast = rf"^(events|events\.dlx|{own}|{_CELERY_WRITTEN})$"
+    return {"configure": everything, "write": no_broadcast, "read": everything}
 
 
 def topic_permissions(service: str) -> dict[str, str]:

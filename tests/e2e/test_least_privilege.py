@@ -160,3 +160,18 @@ def test_an_event_from_the_wrong_producer_is_parked_not_applied(locked: Suite) -
     )
     assert address == email  # not the attacker's
     locked.manage("notifications", "dlq", "purge", "--noinput")
+
+
+def test_a_service_cannot_broadcast_remote_control_to_every_worker(locked: Suite) -> None:
+    """Any service could publish `shutdown` to celery.pidbox, which every service's workers obey;
+    its own workers still bind there and answer (Flower's view of them is tested with the UI)."""
+    with as_service(locked, "orders") as conn:
+        assert refused(
+            lambda: Producer(conn.default_channel).publish(
+                {"method": "ping", "arguments": {}, "destination": None},
+                exchange=Exchange("celery.pidbox", type="fanout"),
+                routing_key="",
+                serializer="json",
+                declare=[],
+            )
+        )
