@@ -227,7 +227,12 @@ class Suite:
         return self.start_entry(name or f"{service}-relay", f"{service}-relay")
 
     def metrics(self, process: str) -> Sample:
-        status, text = self.http(process, "/metrics")
+        """A scrape; a connection dropped by a busy process's metrics server is tried again."""
+        status, text = wait_for(
+            lambda: (r := self.http(process, "/metrics"))[0] != 0 and r,
+            timeout=10,
+            what=f"{process} /metrics",
+        )
         assert status == 200, text
         return scrape(text)
 
