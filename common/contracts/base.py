@@ -42,6 +42,7 @@ class UnknownEventVersion(LookupError):
 C = TypeVar("C", bound=type[Contract])
 
 _contracts: dict[tuple[str, int], type[Contract]] = {}
+_producers: dict[str, str] = {}  # event type -> its producer: one lookup per received message
 _upcasters: dict[tuple[str, int], Upcaster] = {}
 
 
@@ -53,6 +54,8 @@ def contract(event_type: str, version: int, *, producer: str, personal: bool = F
         if key in _contracts and _contracts[key] is not cls:
             raise ValueError(f"contract {event_type} v{version} is registered twice")
         cls.event_type, cls.version, cls.producer, cls.personal = event_type, version, producer, personal
+        if _producers.setdefault(event_type, producer) != producer:
+            raise ValueError(f"{event_type} has two producers: {_producers[event_type]} and {producer}")
         _contracts[key] = cls
         return cls
 
@@ -114,4 +117,4 @@ def personal_types() -> set[str]:
 
 def producer_of(event_type: str) -> str | None:
     """The service that produces `event_type` (every version has the same), or None if unknown."""
-    return next((cls.producer for (kind, _), cls in _contracts.items() if kind == event_type), None)
+    return _producers.get(event_type)

@@ -30,7 +30,7 @@ from common.settings.env import (
     env_secret,
     env_str,
 )
-from common.settings.guards import refuse_placeholder, strong_secret_key, url_credentials
+from common.settings.guards import refuse_placeholder, scheme, strong_secret_key, url_credentials
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as the stubs type them.
 django_stubs_ext.monkeypatch()
@@ -138,17 +138,16 @@ if PRODUCTION:
 # --- Broker -------------------------------------------------------------------------------------
 AMQP_URL = amqp_url()
 if not AMQP_URL.startswith(("amqp://", "amqps://")):
-    scheme = AMQP_URL.split(":", 1)[0]
-    raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {scheme}:…")
+    raise ImproperlyConfigured(f"AMQP_URL must start with amqp:// or amqps://, got {scheme(AMQP_URL)}")
 
 # Who may produce what: the broker user each service publishes as. RabbitMQ checks that a message's
 # user_id is the user that published it, and a consumer accepts an event only with the user_id of
-# its contract's producer (or its own: its retries and replays). `users=users,orders=orders,…`;
-# by default each service's user is named after it in production (deploy/ and compose make them so),
+# its contract's producer (or its own: its retries and replays). BUS_<SVC>_BROKER_USER names it; by
+# default each service's user is named after it in production (deploy/ and compose make them so),
 # and elsewhere every service shares AMQP_URL's user (one local broker user).
-_own_broker_user = unquote(urlsplit(AMQP_URL).username or "")
+BUS_OWN_BROKER_USER = unquote(urlsplit(AMQP_URL).username or "")  # the user this process connects as
 BUS_BROKER_USERS = {
-    service: env_str(f"BUS_{service.upper()}_BROKER_USER", service if PRODUCTION else _own_broker_user)
+    service: env_str(f"BUS_{service.upper()}_BROKER_USER", service if PRODUCTION else BUS_OWN_BROKER_USER)
     for service in SERVICES
 }
 
@@ -287,8 +286,7 @@ def databases(service: str) -> dict[str, dict[str, Any]]:
             }
         }
     if not url.startswith(("postgres://", "postgresql://", "sqlite://")):
-        scheme = url.split(":", 1)[0]
-        raise ImproperlyConfigured(f"{var} must be a postgresql:// or sqlite:// URL, got {scheme}://…")
+        raise ImproperlyConfigured(f"{var} must be a postgresql:// or sqlite:// URL, got {scheme(url)}")
     if PRODUCTION:
         url_credentials(var, url)
     try:
@@ -313,9 +311,7 @@ def caches(service: str) -> dict[str, dict[str, Any]]:
             "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "suite_cache"}
         }
     if not url.startswith(("redis://", "rediss://")):
-        raise ImproperlyConfigured(
-            f"CACHE_URL must be a redis:// or rediss:// URL, got {url.split(':', 1)[0]}:…"
-        )
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, got {scheme(url)}")
     if PRODUCTION:
         refuse_placeholder("CACHE_URL", url)
     return {

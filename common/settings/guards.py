@@ -39,3 +39,8 @@ def url_credentials(name: str, url: str, *, refused_users: tuple[str, ...] = ())
         raise ImproperlyConfigured(f"{name} uses the default user {user!r}: give each service its own")
     refuse_placeholder(name, url)
     return url
+
+
+def scheme(url: str) -> str:
+    """What an error may say of a URL: its scheme, never its password."""
+    return url.split(":", 1)[0] + ":…"

@@ -238,8 +238,9 @@ class Suite:
 
     def http(self, process: str, path: str) -> tuple[int, str]:
         """GET a process's health/metrics endpoint (an API's own port, a worker's or relay's)."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.http_ports.get(process)}{path}")
-        if process.endswith("-api"):  # the public port: metrics need the token, where one is set
+        if not process.endswith("-api"):
+            request = urllib.request.Request(f"http://127.0.0.1:{self.http_ports[process]}{path}")
+        else:  # the public port: metrics need the token, where one is set
             request = urllib.request.Request(self.url(process.removesuffix("-api"), path))
             if self.env.get("METRICS_TOKEN"):
                 request.add_header("Authorization", f"Bearer {self.env['METRICS_TOKEN']}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from amqp.exceptions import PreconditionFailed
 from celery.worker.consumer import Consumer
@@ -70,8 +69,7 @@ class EventConsumer(Consumer):
     def create_task_handler(self, promise: Any = promise) -> Any:
         handle = super().create_task_handler(promise)
 
-        users = dict(settings.BUS_BROKER_USERS)
-        own = unquote(urlsplit(settings.AMQP_URL).username or "")
+        users, own = dict(settings.BUS_BROKER_USERS), settings.BUS_OWN_BROKER_USER
 
         def on_task_received(message: Any) -> None:
             failure = body_problem(message) or producer_problem(message, users=users, own=own)
