@@ -13,6 +13,7 @@ LOG_LINES = 8  # per process: its last warnings and errors (CI shows the log's t
 
 def snapshot(suite: Suite, own: RabbitNode | RabbitCluster | None) -> str:
     parts = ["--- outboxes (status: rows)", *_outboxes(suite), "--- queues", *_queues(suite, own)]
+    parts += ["--- dead letters (collected into each service's table)", *_dead_letters(suite)]
     for name, process in suite.processes.items():
         lines = [line for line in process.log().splitlines() if _worth_showing(line)]
         parts += [f"--- {name}: its last {LOG_LINES} warnings and errors", *lines[-LOG_LINES:]]
@@ -27,6 +28,20 @@ def _outboxes(suite: Suite) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - a diagnosis reports what it cannot read
             rows = [("unreadable", f"{type(exc).__name__}: {exc}")]
         lines.append(f"{service}: " + ", ".join(f"{status}: {count}" for status, count in sorted(rows)))
+    return lines
+
+
+def _dead_letters(suite: Suite) -> list[str]:
+    lines = []
+    for service in SERVICES:
+        try:
+            rows = suite.sql(
+                service,
+                "SELECT kind, event_type, left(reason, 160) FROM bus_deadletter ORDER BY parked_at LIMIT 8",
+            )
+        except Exception as exc:  # noqa: BLE001 - a diagnosis reports what it cannot read
+            rows = [("unreadable", "", f"{type(exc).__name__}: {exc}")]
+        lines += [f"{service}: [{kind}] {event_type}: {reason}" for kind, event_type, reason in rows]
     return lines
 
 
